@@ -1,0 +1,5 @@
+"""Architectures: plain ``nn.Module``s taking ``input_shape`` and ``num_classes`` from the data."""
+
+from recipe.models.mlp import MLP
+
+__all__ = ["MLP"]

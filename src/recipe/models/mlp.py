@@ -1,0 +1,55 @@
+"""A multilayer perceptron: Linear, optional BatchNorm, activation and dropout per hidden layer."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from recipe.errors import config_error
+from recipe.models.layers import activation as make_activation
+
+
+class MLP(nn.Module):
+    """Flattens the input and classifies it.
+
+    Args:
+        input_shape: shape of one sample, from the data module.
+        num_classes: number of classes, from the data module.
+        hidden_sizes: width of each hidden layer.
+        batch_norm: BatchNorm after each hidden Linear (whose bias is then dropped: BatchNorm's shift replaces it).
+        dropout: dropout probability after each hidden activation.
+        activation: name of the activation (``relu``, ``gelu``, ``silu``, ``tanh``, ...).
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        num_classes: int,
+        hidden_sizes: Sequence[int] = (256, 256),
+        batch_norm: bool = True,
+        dropout: float = 0.1,
+        activation: str = "relu",
+    ) -> None:
+        super().__init__()
+        if not 0 <= dropout < 1:
+            raise config_error("model.dropout", dropout, "must be in [0, 1)")
+        if any(h < 1 for h in hidden_sizes):
+            raise config_error("model.hidden_sizes", list(hidden_sizes), "every width must be a positive integer")
+        self.input_shape = tuple(input_shape)
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = math.prod(self.input_shape)
+        for hidden in hidden_sizes:
+            layers.append(nn.Linear(width, hidden, bias=not batch_norm))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(hidden))
+            layers += [make_activation(activation), nn.Dropout(dropout)]
+            width = hidden
+        layers.append(nn.Linear(width, num_classes))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+

@@ -1,0 +1,99 @@
+"""Optimizers chosen by name, every torch argument reachable from the ``optimizer`` config group."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from recipe.errors import ConfigError, config_error
+from recipe.optim.param_groups import split_param_groups
+
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "adamw": torch.optim.AdamW,
+    "adam": torch.optim.Adam,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}
+LR_SCALING = ("linear", "sqrt")
+
+
+def _torch_args(cls: type[torch.optim.Optimizer]) -> set[str]:
+    return set(inspect.signature(cls.__init__).parameters) - {"self", "params", "lr", "weight_decay"}
+
+
+class OptimizerSpec:
+    """What to build, checked when the config is instantiated so bad values fail before training.
+
+    Args:
+        name: one of ``OPTIMIZERS``.
+        lr: peak learning rate for a batch of ``base_batch_size`` (before ``lr_scaling``).
+        weight_decay: decay for weights with 2 or more dimensions.
+        exclude_bias_and_norm: give biases, norm parameters and ``model.no_weight_decay()`` decay 0.
+        param_groups: rules ``{match, lr_mult, weight_decay?, name?}``; see ``split_param_groups``.
+        lr_scaling: ``None``, ``"linear"`` or ``"sqrt"``: scale ``lr`` by the global batch / ``base_batch_size``.
+        base_batch_size: the batch size ``lr`` was tuned for.
+        **torch_kwargs: any other argument of the torch optimizer (betas, eps, momentum, nesterov, ...).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        lr: float,
+        weight_decay: float = 0.0,
+        exclude_bias_and_norm: bool = True,
+        param_groups: Sequence[Mapping[str, Any]] = (),
+        lr_scaling: str | None = None,
+        base_batch_size: int = 256,
+        **torch_kwargs: Any,
+    ) -> None:
+        if name not in OPTIMIZERS:
+            raise config_error("optimizer.name", name, f"choose one of {sorted(OPTIMIZERS)}")
+        if not isinstance(lr, (int, float)) or not lr > 0 or not math.isfinite(lr):
+            raise config_error("optimizer.lr", lr, "must be a finite number > 0")
+        if weight_decay < 0:
+            raise config_error("optimizer.weight_decay", weight_decay, "must be >= 0")
+        if lr_scaling not in (None, *LR_SCALING):
+            raise config_error("optimizer.lr_scaling", lr_scaling, f"choose null or one of {list(LR_SCALING)}")
+        if base_batch_size < 1:
+            raise config_error("optimizer.base_batch_size", base_batch_size, "must be a positive integer")
+        self.cls = OPTIMIZERS[name]
+        unknown = set(torch_kwargs) - _torch_args(self.cls)
+        if unknown:
+            key = sorted(unknown)[0]
+            allowed = sorted(_torch_args(self.cls))
+            raise config_error(f"optimizer.{key}", torch_kwargs[key], f"not an argument of {self.cls.__name__}; allowed: {allowed}")
+        self.name, self.lr, self.weight_decay = name, float(lr), float(weight_decay)
+        self.exclude_bias_and_norm = exclude_bias_and_norm
+        self.param_groups = [dict(g) for g in param_groups]
+        self.lr_scaling, self.base_batch_size = lr_scaling, base_batch_size
+        self.torch_kwargs = {k: (tuple(v) if isinstance(v, Sequence) and not isinstance(v, str) else v) for k, v in torch_kwargs.items()}
+        try:  # let torch judge the values it owns (momentum < 0, nesterov without momentum, ...)
+            self.cls([torch.zeros(1, requires_grad=True)], lr=self.lr, weight_decay=self.weight_decay, **self.torch_kwargs)
+        except (ValueError, TypeError, RuntimeError) as err:
+            raise ConfigError(f"optimizer ({name}): {err}") from None
+
+    def scaled_lr(self, global_batch_size: int | None) -> float:
+        """``lr`` after the batch-size scaling rule (Goyal et al. 2017 for ``linear``)."""
+        if self.lr_scaling is None or global_batch_size is None:
+            return self.lr
+        ratio = global_batch_size / self.base_batch_size
+        return self.lr * (ratio if self.lr_scaling == "linear" else math.sqrt(ratio))
+
+    def __repr__(self) -> str:
+        return f"OptimizerSpec({self.name}, lr={self.lr}, weight_decay={self.weight_decay}, {self.torch_kwargs})"
+
+
+def build_optimizer(
+    model: nn.Module, spec: OptimizerSpec, global_batch_size: int | None = None
+) -> torch.optim.Optimizer:
+    """The torch optimizer for ``model`` with decay / no-decay and per-rule LR groups."""
+    lr = spec.scaled_lr(global_batch_size)
+    groups = split_param_groups(model, lr, spec.weight_decay, spec.exclude_bias_and_norm, spec.param_groups)
+    if not groups:
+        raise ConfigError("optimizer.param_groups: every parameter is frozen (lr_mult 0), nothing to train")
+    return spec.cls(groups, lr=lr, weight_decay=spec.weight_decay, **spec.torch_kwargs)

@@ -1,0 +1,131 @@
+"""The two tasks behind ``src/train.py`` and ``src/eval.py``: compose, instantiate, run, report."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities import rank_zero_info
+from omegaconf import DictConfig, OmegaConf
+
+from recipe.callbacks import StoreRunConfig
+from recipe.callbacks.run_config import CHECKPOINT_KEY
+from recipe.console import print_config_tree, print_error
+from recipe.errors import ConfigError, config_error
+from recipe.instantiate import instantiate, instantiate_all
+
+Metrics = dict[str, float]
+HPARAM_SECTIONS = ("data", "model", "module", "optimizer", "scheduler", "trainer", "seed")
+
+
+def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value if isinstance(value, (int, float, str, bool)) else str(value)
+    return flat
+
+
+def _metrics(trainer: L.Trainer) -> Metrics:
+    return {k: float(v) for k, v in trainer.callback_metrics.items()}
+
+
+def log_hparams(loggers: list[Logger], cfg: DictConfig, metrics: Metrics) -> None:
+    """Record the run's settings with its final metrics, for TensorBoard's HPARAMS tab."""
+    container = OmegaConf.to_container(cfg, resolve=True)
+    params = _flatten({k: container[k] for k in HPARAM_SECTIONS if k in container})
+    final = {f"hp/{k.replace('/', '_')}": v for k, v in metrics.items() if k.startswith(("val/", "test/"))}
+    for logger in loggers:
+        logger.log_hyperparams(params, metrics=final or None)
+
+
+def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
+    """The data module and the LightningModule a config describes; shapes flow from the data to the model."""
+    datamodule = instantiate(cfg.data)
+    net = instantiate(cfg.model, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
+    optimizer = instantiate(cfg.optimizer) if cfg.get("optimizer") else None
+    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+    module = instantiate(
+        cfg.module, net=net, num_classes=datamodule.num_classes, optimizer=optimizer, scheduler=scheduler
+    )
+    return datamodule, module
+
+
+def train(cfg: DictConfig) -> Metrics:
+    """Fit, then test the best checkpoint; return every logged metric."""
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    datamodule, module = build(cfg)
+    callbacks = [*instantiate_all(cfg.get("callbacks")), StoreRunConfig(OmegaConf.to_container(cfg, resolve=True))]
+    loggers = instantiate_all(cfg.get("logger"))
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    metrics = _metrics(trainer)
+    if cfg.get("test"):
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        if not best:
+            rank_zero_info("No best checkpoint (checkpointing off or fast_dev_run): testing the current weights.")
+        trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
+        metrics.update(_metrics(trainer))
+    log_hparams(loggers, cfg, metrics)
+    return metrics
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A checkpoint written by ``train``, loaded without running pickled code (``weights_only``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise config_error("ckpt_path", str(path), "no such file; pass a .ckpt from a run's checkpoints/ folder")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for truncated or foreign files
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise config_error("ckpt_path", str(path), f"not a readable checkpoint ({reason})") from None
+    if not isinstance(checkpoint, dict) or CHECKPOINT_KEY not in checkpoint or "state_dict" not in checkpoint:
+        raise config_error("ckpt_path", str(path), "not a checkpoint written by src/train.py (no run config inside)")
+    return checkpoint
+
+
+def evaluate(cfg: DictConfig) -> Metrics:
+    """Test a checkpoint on the data and model stored inside it."""
+    checkpoint = load_checkpoint(cfg.ckpt_path)
+    run_cfg = OmegaConf.create(checkpoint[CHECKPOINT_KEY])
+    datamodule, module = build(OmegaConf.merge(run_cfg, {"optimizer": None, "scheduler": None}))
+    module.load_state_dict(checkpoint["state_dict"])
+    trainer: L.Trainer = instantiate(cfg.trainer, logger=instantiate_all(cfg.get("logger")))
+    trainer.test(module, datamodule=datamodule)
+    return _metrics(trainer)
+
+
+def run(task: Callable[[DictConfig], Metrics], cfg: DictConfig) -> float | None:
+    """Run ``task`` as an entry point does: print the config, report errors in one line, say where outputs went.
+
+    Returns the value of ``cfg.optimized_metric`` (for sweeps), or ``None`` when it is not set.
+    """
+    print_config_tree(cfg)
+    output_dir = HydraConfig.get().runtime.output_dir if HydraConfig.initialized() else None
+    try:
+        return _optimized_value(task(cfg), cfg.get("optimized_metric"))
+    except ConfigError as err:
+        print_error(str(err))
+        raise SystemExit(2) from None
+    finally:
+        if output_dir:
+            rank_zero_info(f"Outputs: {Path(output_dir).resolve()}")
+
+
+def _optimized_value(metrics: Metrics, key: str | None) -> float | None:
+    if not key:
+        return None
+    if key not in metrics:
+        raise config_error("optimized_metric", key, f"not logged by this run; logged: {sorted(metrics)}")
+    return metrics[key] if math.isfinite(metrics[key]) else float("nan")
