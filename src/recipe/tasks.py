@@ -10,7 +10,7 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
-from lightning.pytorch.loggers import Logger
+from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
@@ -45,7 +45,10 @@ def log_hparams(loggers: list[Logger], cfg: DictConfig, metrics: Metrics) -> Non
     params = _flatten({k: container[k] for k in HPARAM_SECTIONS if k in container})
     final = {f"hp/{k.replace('/', '_')}": v for k, v in metrics.items() if k.startswith(("val/", "test/"))}
     for logger in loggers:
-        logger.log_hyperparams(params, metrics=final or None)
+        if isinstance(logger, TensorBoardLogger):  # the HPARAMS tab pairs settings with metrics
+            logger.log_hyperparams(params, metrics=final or None)
+        else:
+            logger.log_hyperparams(params)
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
@@ -65,7 +68,10 @@ def train(cfg: DictConfig) -> Metrics:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule, module = build(cfg)
-    callbacks = [*instantiate_all(cfg.get("callbacks")), StoreRunConfig(OmegaConf.to_container(cfg, resolve=True))]
+    callbacks = [
+        *instantiate_all(cfg.get("callbacks")),
+        StoreRunConfig(OmegaConf.to_container(cfg, resolve=True)),
+    ]
     loggers = instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
@@ -88,7 +94,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for truncated or foreign files
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = str(err).strip().split(". ")[0].splitlines()[0] if str(err).strip() else type(err).__name__
         raise config_error("ckpt_path", str(path), f"not a readable checkpoint ({reason})") from None
     if not isinstance(checkpoint, dict) or CHECKPOINT_KEY not in checkpoint or "state_dict" not in checkpoint:
         raise config_error("ckpt_path", str(path), "not a checkpoint written by src/train.py (no run config inside)")
