@@ -6,7 +6,9 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.strategies import FSDPStrategy
 from torch import nn
+from torch.optim import Optimizer
 from torchmetrics import MaxMetric
 from torchmetrics.classification import MulticlassAccuracy
 
@@ -57,7 +59,8 @@ class Classifier(L.LightningModule):
         logits = self.net(x)
         loss = self.criterion(logits, y)
         accuracy.update(logits, y)
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=stage != "train")
+        # sync_dist: the epoch mean over every process (one all-reduce per epoch), the same on every rank
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
@@ -72,7 +75,7 @@ class Classifier(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         self.val_acc_best.update(self.val_acc.compute())
-        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)  # equal on all ranks
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
         self._shared_step(batch, "test", self.test_acc)
@@ -82,6 +85,19 @@ class Classifier(L.LightningModule):
         if datamodule is None or not hasattr(datamodule, "per_device_batch_size"):
             return None
         return datamodule.per_device_batch_size * self.trainer.world_size * self.trainer.accumulate_grad_batches
+
+    def configure_gradient_clipping(
+        self,
+        optimizer: Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """Lightning's clipping, except by norm under FSDP, which only the sharded root module can compute."""
+        fsdp = isinstance(self.trainer.strategy, FSDPStrategy)
+        if fsdp and gradient_clip_algorithm == "norm" and gradient_clip_val:
+            self.trainer.strategy.model.clip_grad_norm_(gradient_clip_val)
+            return
+        super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def configure_optimizers(self) -> Any:
         if self.optimizer_spec is None:

@@ -19,6 +19,7 @@ from recipe.callbacks.run_config import CHECKPOINT_KEY
 from recipe.console import print_config_tree, print_error
 from recipe.errors import ConfigError, config_error
 from recipe.instantiate import instantiate, instantiate_all
+from recipe.trainer import build_trainer
 
 Metrics = dict[str, float]
 HPARAM_SECTIONS = ("data", "model", "module", "optimizer", "scheduler", "trainer", "seed")
@@ -54,7 +55,11 @@ def log_hparams(loggers: list[Logger], cfg: DictConfig, metrics: Metrics) -> Non
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
     """The data module and the LightningModule a config describes; shapes flow from the data to the model."""
     datamodule = instantiate(cfg.data)
-    net = instantiate(cfg.model, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+    compile_net = model_cfg.pop("compile", False)  # a switch for torch.compile, not an argument of the net
+    net = instantiate(model_cfg, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
+    if compile_net:
+        net.compile()  # in place: parameter names and checkpoint keys stay those of the plain net
     optimizer = instantiate(cfg.optimizer) if cfg.get("optimizer") else None
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
     module = instantiate(
@@ -73,7 +78,7 @@ def train(cfg: DictConfig) -> Metrics:
         StoreRunConfig(OmegaConf.to_container(cfg, resolve=True)),
     ]
     loggers = instantiate_all(cfg.get("logger"))
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    trainer = build_trainer(cfg.trainer, callbacks=callbacks, logger=loggers)
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = _metrics(trainer)
     if cfg.get("test"):
@@ -107,7 +112,7 @@ def evaluate(cfg: DictConfig) -> Metrics:
     run_cfg = OmegaConf.create(checkpoint[CHECKPOINT_KEY])
     datamodule, module = build(OmegaConf.merge(run_cfg, {"optimizer": None, "scheduler": None}))
     module.load_state_dict(checkpoint["state_dict"])
-    trainer: L.Trainer = instantiate(cfg.trainer, logger=instantiate_all(cfg.get("logger")))
+    trainer = build_trainer(cfg.trainer, logger=instantiate_all(cfg.get("logger")))
     trainer.test(module, datamodule=datamodule)
     return _metrics(trainer)
 
