@@ -28,9 +28,7 @@ class GradRecorder(Callback):
 
     @staticmethod
     def _grads(module: L.LightningModule) -> torch.Tensor:
-        return torch.cat(
-            [p.grad.detach().flatten().float() for p in module.parameters() if p.grad is not None]
-        )
+        return torch.cat([p.grad.detach().flatten().float() for p in module.parameters() if p.grad is not None])
 
     def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer) -> None:
         self.before.append(self._grads(pl_module))
@@ -55,9 +53,7 @@ def fit(make_cfg, tmp_path: Path, *overrides: str) -> tuple[GradRecorder, list[f
     recorder = GradRecorder()
     datamodule, module = build(cfg)
     logger = CSVLogger(tmp_path, name="csv", version="")
-    trainer = build_trainer(
-        cfg.trainer, callbacks=[instantiate(cfg.callbacks.grad_norm), recorder], logger=logger
-    )
+    trainer = build_trainer(cfg.trainer, callbacks=[instantiate(cfg.callbacks.grad_norm), recorder], logger=logger)
     trainer.fit(module, datamodule=datamodule)
     with open(tmp_path / "csv" / "metrics.csv") as f:
         logged = [float(row["train/grad_norm"]) for row in csv.DictReader(f) if row.get("train/grad_norm")]
@@ -87,9 +83,7 @@ def test_clipping_off_leaves_the_gradient_alone(make_cfg, tmp_path: Path) -> Non
 
 def test_clipping_by_value_bounds_each_entry(make_cfg, tmp_path: Path) -> None:
     clip = 1e-4
-    recorder, _ = fit(
-        make_cfg, tmp_path, f"trainer.gradient_clip_val={clip}", "trainer.gradient_clip_algorithm=value"
-    )
+    recorder, _ = fit(make_cfg, tmp_path, f"trainer.gradient_clip_val={clip}", "trainer.gradient_clip_algorithm=value")
     assert all(g.abs().max() <= clip for g in recorder.after)
     assert all(g.abs().max() > clip for g in recorder.before)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -90,3 +93,15 @@ def test_gpu_precisions_train(make_cfg, precision: str) -> None:
 def test_compiled_net_trains_on_gpu(make_cfg) -> None:
     metrics = train(make_cfg("trainer=gpu", "model.compile=true", *TINY, *QUIET))
     assert metrics["train/loss"] > 0
+
+
+def test_precision_benchmark_measures_a_cpu_case() -> None:
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "precision.py"
+    spec = importlib.util.spec_from_file_location("precision_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    case = argparse.Namespace(device="cpu", precision="32-true", compile=False, hidden=[32], batch_size=256, epochs=2)
+    row = bench.run_case(case)
+    assert row["precision"] == "32-true" and row["samples_per_s"] > 0 and row["peak_mib"] > 0
+    assert 0 <= row["val_acc"] <= 1
+    assert bench.cases("cpu") == [("32-true", False), ("32-true", True), ("bf16-mixed", False), ("bf16-mixed", True)]

@@ -35,9 +35,7 @@ class GradNormMonitor(Callback):
             raise config_error("callbacks.grad_norm.norm_type", norm_type, "must be > 0 (or inf)")
         self.norm_type, self.name = norm_type, name
 
-    def on_before_optimizer_step(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Optimizer
-    ) -> None:
+    def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Optimizer) -> None:
         grads = [p.grad for p in pl_module.parameters() if p.grad is not None]
         if not grads:
             return
