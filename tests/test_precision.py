@@ -105,3 +105,10 @@ def test_precision_benchmark_measures_a_cpu_case() -> None:
     assert row["precision"] == "32-true" and row["samples_per_s"] > 0 and row["peak_mib"] > 0
     assert 0 <= row["val_acc"] <= 1
     assert bench.cases("cpu") == [("32-true", False), ("32-true", True), ("bf16-mixed", False), ("bf16-mixed", True)]
+
+
+def test_model_compile_compiles_the_net_in_place(make_cfg) -> None:
+    _, plain = build(make_cfg())
+    _, compiled = build(make_cfg("model.compile=true"))
+    assert plain.net._compiled_call_impl is None and compiled.net._compiled_call_impl is not None
+    assert list(compiled.state_dict()) == list(plain.state_dict())  # checkpoints keep the plain net's keys
