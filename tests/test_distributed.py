@@ -15,7 +15,9 @@ from hydra.utils import get_class
 from lightning.pytorch.strategies import FSDPStrategy
 
 from recipe.distributed import single_job_argv
+from recipe.errors import ConfigError
 from recipe.instantiate import instantiate
+from recipe.trainer import build_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -154,6 +156,12 @@ def test_slurm_launcher_follows_the_trainer() -> None:
     launcher = cfg.hydra.launcher
     assert (launcher.nodes, launcher.tasks_per_node, launcher.gpus_per_node) == (2, 4, 4)
     assert get_class(launcher._target_).__name__ == "SlurmLauncher"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only message")
+def test_fsdp_without_gpu_is_a_config_error(make_cfg) -> None:
+    with pytest.raises(ConfigError, match=r"trainer\.accelerator='gpu': trainer=fsdp needs CUDA GPUs"):
+        build_trainer(make_cfg("trainer=fsdp").trainer, logger=False)
 
 
 def test_fsdp_config_builds_its_strategy(make_cfg) -> None:

@@ -6,12 +6,13 @@ import warnings
 from typing import Any
 
 import lightning as L
+import torch
 from omegaconf import DictConfig
 
 from recipe.distributed import isolate_multirun_job
 from recipe.errors import config_error
 from recipe.instantiate import instantiate
-from recipe.precision import resolve_precision
+from recipe.precision import accelerator_device, resolve_precision
 
 CLIP_ALGORITHMS = ("norm", "value")
 # Lightning's model summary warns for every mixed precision, yet its 32-bit size estimate is then exact:
@@ -29,6 +30,15 @@ def check_clipping(clip_val: float | None, algorithm: str | None) -> None:
         raise config_error("trainer.gradient_clip_algorithm", algorithm, allowed)
 
 
+def check_strategy(strategy: Any, accelerator: str) -> None:
+    """FSDP runs on CUDA only: say so in one line instead of Lightning's error from inside instantiation."""
+    target = strategy.get("_target_", "") if isinstance(strategy, DictConfig) else str(strategy)
+    on_cuda = torch.cuda.is_available() and accelerator_device(accelerator) == "cuda"
+    if "fsdp" in target.lower() and not on_cuda:
+        allowed = "trainer=fsdp needs CUDA GPUs (trainer=ddp_cpu runs on CPU)"
+        raise config_error("trainer.accelerator", accelerator, allowed)
+
+
 def build_trainer(cfg: DictConfig, **kwargs: Any) -> L.Trainer:
     """The ``lightning.Trainer`` that ``cfg`` describes, its ``precision`` resolved for its accelerator.
 
@@ -37,6 +47,7 @@ def build_trainer(cfg: DictConfig, **kwargs: Any) -> L.Trainer:
         **kwargs: objects built elsewhere (``callbacks``, ``logger``).
     """
     check_clipping(cfg.get("gradient_clip_val"), cfg.get("gradient_clip_algorithm"))
+    check_strategy(cfg.get("strategy", "auto"), cfg.get("accelerator", "auto"))
     precision = resolve_precision(cfg.get("precision", "auto"), cfg.get("accelerator", "auto"))
     isolate_multirun_job()
     return instantiate(cfg, precision=precision, **kwargs)
