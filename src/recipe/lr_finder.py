@@ -1,0 +1,104 @@
+"""The LR range test: Lightning's ``Tuner.lr_find`` over log-spaced LRs, its plot saved as a PNG and shown in
+TensorBoard, and the suggested LR handed to the optimizer spec so the schedule is built around it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.tuner import Tuner
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from omegaconf import DictConfig
+
+from recipe.errors import config_error
+from recipe.module import Classifier
+
+PLOT = "lr_find.png"
+MODES = ("exponential", "linear")
+
+
+def wanted(settings: DictConfig | None, ckpt_path: str | None = None) -> bool:
+    """Whether the ``lr_find`` settings ask for a range test (``apply`` and ``only`` imply it)."""
+    if not settings or not (settings.enabled or settings.apply or settings.only):
+        return False
+    if ckpt_path:
+        raise config_error("lr_find.enabled", True, "not with ckpt_path: a resumed run keeps its optimizer's LR")
+    return True
+
+
+def _check(s: DictConfig) -> None:
+    if not 0 < s.min_lr < s.max_lr:
+        raise config_error("lr_find.min_lr", s.min_lr, f"must be > 0 and below lr_find.max_lr={s.max_lr}")
+    if s.mode not in MODES:
+        raise config_error("lr_find.mode", s.mode, f"choose one of {list(MODES)}")
+    if s.num_training < 20:
+        raise config_error("lr_find.num_training", s.num_training, "must be >= 20 (the suggestion skips the first 10)")
+    if s.early_stop_threshold is not None and s.early_stop_threshold <= 1:
+        raise config_error("lr_find.early_stop_threshold", s.early_stop_threshold, "must be > 1, or null to never stop")
+
+
+def find_lr(
+    trainer: L.Trainer, module: Classifier, datamodule: L.LightningDataModule, settings: DictConfig
+) -> float | None:
+    """Run the range test on ``trainer`` (which then fits as usual), save and log the plot, print the suggestion.
+
+    The module's own schedule is set aside during the test (Lightning swaps in its LR sweep anyway), so a
+    warmup longer than the test's few steps is not mistaken for a bad config.
+    """
+    _check(settings)
+    schedule, module.scheduler_spec = module.scheduler_spec, None
+    try:
+        result = Tuner(trainer).lr_find(
+            module,
+            datamodule=datamodule,
+            min_lr=settings.min_lr,
+            max_lr=settings.max_lr,
+            num_training=settings.num_training,
+            mode=settings.mode,
+            early_stop_threshold=settings.early_stop_threshold,
+        )
+    finally:
+        module.scheduler_spec = schedule
+    if result is None:  # fast_dev_run: Lightning skips the test
+        return None
+    suggestion = result.suggestion()
+    figure = result.plot(suggest=True)
+    figure.axes[0].set_title(f"LR range test: suggested lr = {suggestion:.3g}" if suggestion else "LR range test")
+    path = Path(trainer.default_root_dir) / PLOT
+    if trainer.is_global_zero:
+        figure.savefig(path, dpi=100)
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_figure("lr_find", figure, global_step=0)
+                logger.experiment.flush()
+    plt.close(figure)
+    if suggestion is None:
+        rank_zero_warn(
+            f"LR finder: only {len(result.results['lr'])} steps ran, too few for a suggestion; "
+            "raise trainer.max_epochs or trainer.limit_train_batches"
+        )
+        return None
+    advice = (
+        "training with it" if settings.apply else f"train with it: lr_find.apply=true or optimizer.lr={suggestion:.3g}"
+    )
+    rank_zero_info(f"LR finder: suggested lr={suggestion:.3g} (steepest fall of the loss); plot: {path}; {advice}")
+    return float(suggestion)
+
+
+def apply_lr(module: Classifier, lr: float) -> float:
+    """Make ``lr`` the peak LR the optimizer and its schedule are built with.
+
+    The range test ran at the real batch size, so ``lr`` is already the scaled LR: the spec's ``lr`` is set
+    so that ``lr_scaling`` gives ``lr`` back. Returns the new ``optimizer.lr``.
+    """
+    spec = module.optimizer_spec
+    global_batch = module._global_batch_size()
+    spec.lr = lr * spec.lr / spec.scaled_lr(global_batch)
+    if module.scheduler_spec is not None:
+        module.scheduler_spec.check_lr(spec.lr)
+    return spec.lr
