@@ -120,7 +120,7 @@ def diagnose(epochs: Epochs, thresholds: Thresholds, diverged: str | None = None
     if len(window) >= 2 and window[-1] < (1 - t.improving_drop) * window[0]:
         return Verdict(
             "still improving",
-            f"val loss fell from {window[0]:.3g} to {window[-1]:.3g} over the last {len(window) - 1} epochs",
+            f"val loss fell from {window[0]:.3g} to {window[-1]:.3g} in the last {len(window) - 1} epoch(s)",
         )
     if train_acc and val_acc and max(train_acc[-1], val_acc[-1]) < t.underfit_acc:
         return Verdict(
