@@ -35,6 +35,7 @@ class RunReport(Callback):
         self.thresholds = Thresholds(**thresholds)
         self.epochs: list[dict[str, float]] = []
         self.lrs: list[tuple[int, float]] = []
+        self.first_loss: float | None = None
 
     def _record(self, trainer: L.Trainer, prefix: str) -> None:
         values = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(prefix) and v.numel() == 1}
@@ -44,6 +45,12 @@ class RunReport(Callback):
 
     def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Any) -> None:
         self.lrs.append((trainer.global_step, float(optimizer.param_groups[0]["lr"])))
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if self.first_loss is None and isinstance(outputs, dict) and "loss" in outputs:
+            self.first_loss = float(outputs["loss"])
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.sanity_checking:
@@ -67,7 +74,7 @@ class RunReport(Callback):
         """Judge the curves so far and write ``report.md`` and ``curves.png``; rank zero only."""
         if not self.enabled or not trainer.is_global_zero:
             return
-        verdict = diagnose(self.epochs, self.thresholds, diverged)
+        verdict = diagnose(self.epochs, self.thresholds, self.first_loss, diverged)
         self.dirpath.mkdir(parents=True, exist_ok=True)
         plot_curves(self.epochs, [(s, lr) for s, lr in self.lrs if math.isfinite(lr)], self.dirpath / "curves.png")
         final_lr = self.lrs[-1][1] if self.lrs else None
@@ -76,7 +83,8 @@ class RunReport(Callback):
         print_summary(verdict, self.epochs, report)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epochs": self.epochs, "lrs": self.lrs}
+        return {"epochs": self.epochs, "lrs": self.lrs, "first_loss": self.first_loss}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.epochs, self.lrs = list(state_dict["epochs"]), list(state_dict["lrs"])
+        self.first_loss = state_dict["first_loss"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -48,7 +47,9 @@ def _rows(epochs: Sequence[Mapping[str, float]]) -> list[Mapping[str, float] | N
 
 def _cell(epoch: Mapping[str, float], key: str) -> str:
     value = epoch.get(key)
-    return "" if value is None else (f"{value:.4f}" if math.isfinite(value) else str(value))
+    if value is None:
+        return ""
+    return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.3g}"  # nan and inf print as themselves
 
 
 def markdown(

@@ -44,7 +44,7 @@ class Thresholds:
         underfit_acc: train and val accuracy both below this is underfitting.
         improving_epochs: look at the val loss over this many last epochs ...
         improving_drop: ... and call the run still improving if it fell by more than this fraction.
-        diverged_ratio: a final train loss above this multiple of the first epoch's has diverged.
+        diverged_ratio: an epoch's train loss above this multiple of the first step's loss has diverged.
     """
 
     overfit_acc_gap: float = 0.10
@@ -83,12 +83,15 @@ def _series(epochs: Epochs, key: str) -> list[float]:
     return [e[key] for e in epochs if key in e]
 
 
-def diagnose(epochs: Epochs, thresholds: Thresholds, diverged: str | None = None) -> Verdict:
+def diagnose(
+    epochs: Epochs, thresholds: Thresholds, first_loss: float | None = None, diverged: str | None = None
+) -> Verdict:
     """Judge a run from its epochs (``train/loss``, ``val/loss``, ``train/acc``, ``val/acc`` each).
 
     Args:
         epochs: one mapping of metric name to value per finished epoch.
         thresholds: what counts as a symptom.
+        first_loss: the loss of the first training step (the untrained model's); ``None``: the first epoch's.
         diverged: the divergence guard's message when it stopped the run.
     """
     t = thresholds
@@ -97,9 +100,11 @@ def diagnose(epochs: Epochs, thresholds: Thresholds, diverged: str | None = None
         return Verdict("diverged", diverged)
     if any(not math.isfinite(v) for v in train_loss + val_loss):
         return Verdict("diverged", "a loss became NaN or infinite")
-    if len(train_loss) >= 2 and train_loss[-1] > t.diverged_ratio * train_loss[0]:
+    reference = first_loss if first_loss is not None else (train_loss[0] if train_loss else math.inf)
+    if train_loss and max(train_loss) > t.diverged_ratio * reference:
         return Verdict(
-            "diverged", f"train loss rose from {train_loss[0]:.3g} to {train_loss[-1]:.3g} (> {t.diverged_ratio:g}x)"
+            "diverged",
+            f"train loss reached {max(train_loss):.3g}, over {t.diverged_ratio:g}x the first step's {reference:.3g}",
         )
     train_acc, val_acc = _series(epochs, "train/acc"), _series(epochs, "val/acc")
     if train_acc and val_acc and train_acc[-1] - val_acc[-1] > t.overfit_acc_gap:
