@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 
 os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parents[1]))
 
-from recipe.cli import expand_shorthands
+from recipe.shorthands import expand_shorthands
 from recipe.tasks import run, train
 
 
