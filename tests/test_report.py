@@ -6,7 +6,9 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import use_noise_data
+from omegaconf import open_dict
 
 from recipe.errors import ConfigError
 from recipe.report import Thresholds, diagnose
@@ -121,3 +123,18 @@ def test_lr_100_diverges(make_cfg, tmp_path):
     train(cfg)
     assert verdict_of(tmp_path).startswith("**Verdict: diverged**")
     assert "gradient_clip_val=1.0" in (tmp_path / "report.md").read_text()
+
+
+def first_loss(make_cfg, run_dir: Path, accumulate: int) -> float:
+    cfg = make_cfg(
+        *QUIET, "trainer.max_epochs=1", "trainer.limit_train_batches=4", f"trainer.accumulate_grad_batches={accumulate}"
+    )
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(run_dir)
+    train(cfg)
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    return checkpoint["callbacks"]["RunReport"]["first_loss"]
+
+
+def test_first_step_loss_does_not_depend_on_gradient_accumulation(make_cfg, tmp_path):
+    assert first_loss(make_cfg, tmp_path / "a", 1) == pytest.approx(first_loss(make_cfg, tmp_path / "b", 2))

@@ -50,7 +50,7 @@ class RunReport(Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         if self.first_loss is None and isinstance(outputs, dict) and "loss" in outputs:
-            self.first_loss = float(outputs["loss"])
+            self.first_loss = float(outputs["loss"]) * trainer.accumulate_grad_batches  # Lightning divided it
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.sanity_checking:
