@@ -84,7 +84,7 @@ def train(cfg: DictConfig) -> Metrics:
             return {}
         if cfg.lr_find.apply and lr is not None:
             run_config["optimizer"]["lr"] = apply_lr(module, lr)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
     metrics = _metrics(trainer)
     if cfg.get("test"):
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
