@@ -12,7 +12,7 @@ from conftest import run_script
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from recipe.errors import ConfigError
-from recipe.lr_finder import suggest, wanted
+from recipe.lr_find import suggest, wanted
 from recipe.tasks import run, train
 
 QUIET = [

@@ -20,7 +20,7 @@ from recipe.checks import check_trainer
 from recipe.console import print_config_tree, print_error
 from recipe.errors import ConfigError, TrainingDiverged, config_error
 from recipe.instantiate import instantiate, instantiate_all
-from recipe.lr_finder import apply_lr, find_lr, wanted
+from recipe.lr_find import apply_lr, find_lr, wanted
 
 Metrics = dict[str, float]
 HPARAM_SECTIONS = ("data", "model", "module", "optimizer", "scheduler", "trainer", "seed")

@@ -14,8 +14,6 @@ from recipe.errors import TrainingDiverged
 from recipe.report.render import markdown, plot_curves, print_summary
 from recipe.report.verdict import Thresholds, diagnose
 
-STAGES = ("train/", "val/")
-
 
 class RunReport(Callback):
     """Records every epoch's ``train/*`` and ``val/*`` metrics and the LR of every optimizer step, then writes

@@ -5,11 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on servers and in tests
-import matplotlib.pyplot as plt
 import rich
+from matplotlib.figure import Figure
 from rich.table import Table
 
 from recipe.report.verdict import Verdict
@@ -20,7 +17,8 @@ MAX_ROWS = 12  # longer runs show their first and last epochs
 
 def plot_curves(epochs: Sequence[Mapping[str, float]], lrs: Sequence[tuple[int, float]], path: Path) -> None:
     """Train vs val loss, train vs val accuracy (per epoch) and the LR (per optimizer step), side by side."""
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4), constrained_layout=True)
+    fig = Figure(figsize=(15, 4), layout="constrained")  # no pyplot: no GUI backend, no global figure state
+    axes = fig.subplots(1, 3)
     for ax, metric in zip(axes[:2], ("loss", "acc"), strict=True):
         for stage, style in (("train", "-o"), ("val", "-s")):
             points = [(e["epoch"], e[f"{stage}/{metric}"]) for e in epochs if f"{stage}/{metric}" in e]
@@ -34,7 +32,6 @@ def plot_curves(epochs: Sequence[Mapping[str, float]], lrs: Sequence[tuple[int, 
     axes[2].set(xlabel="optimizer step", ylabel="learning rate", title="LR per step")
     axes[2].grid(alpha=0.3)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _rows(epochs: Sequence[Mapping[str, float]]) -> list[Mapping[str, float] | None]:

@@ -7,14 +7,11 @@ import math
 from pathlib import Path
 
 import lightning as L
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.tuner import Tuner
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from matplotlib.figure import Figure
 from omegaconf import DictConfig
 
 from recipe.errors import config_error
@@ -49,7 +46,7 @@ def suggest(lrs: list[float], losses: list[float], skip_begin: int = 10, skip_en
 
     Lightning's ``suggestion()`` takes the slope per unit of LR, which on log-spaced LRs favours the smallest
     LRs: on the digits MLP it picks 5e-5, where the loss has not started to fall, while the fall is steepest
-    near 3e-3. The slope against ``log10(lr)`` is the one the plot shows.
+    near 2e-3. The slope against ``log10(lr)`` is the one the plot shows.
     """
     points = [(math.log10(lr), loss) for lr, loss in zip(lrs, losses, strict=True)][skip_begin:-skip_end]
     points = [(x, y) for x, y in points if math.isfinite(y)]
@@ -89,11 +86,13 @@ def find_lr(
     suggestion = (
         suggest(result.results["lr"], result.results["loss"]) if settings.mode == "exponential" else result.suggestion()
     )
-    figure = result.plot()
+    figure = Figure(figsize=(6.4, 4.8), layout="constrained")  # no pyplot: no GUI backend needed
+    ax = figure.subplots()
+    result.plot(ax=ax)
     if suggestion:
-        figure.axes[0].axvline(suggestion, color="red", linestyle="--", label=f"suggested lr = {suggestion:.3g}")
-        figure.axes[0].legend()
-    figure.axes[0].set_title("LR range test")
+        ax.axvline(suggestion, color="red", linestyle="--", label=f"suggested lr = {suggestion:.3g}")
+        ax.legend()
+    ax.set_title("LR range test")
     path = Path(trainer.default_root_dir) / PLOT
     if trainer.is_global_zero:
         figure.savefig(path, dpi=100)
@@ -101,7 +100,6 @@ def find_lr(
             if isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_figure("lr_find", figure, global_step=0)
                 logger.experiment.flush()
-    plt.close(figure)
     if suggestion is None:
         rank_zero_warn(
             f"LR finder: only {len(result.results['lr'])} steps ran, too few for a suggestion; "
