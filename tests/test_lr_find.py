@@ -105,3 +105,9 @@ def test_lr_find_is_refused_when_resuming(make_cfg):
     assert wanted(settings) and not wanted(make_cfg().lr_find)
     with pytest.raises(ConfigError, match="not with ckpt_path: a resumed run keeps its optimizer's LR"):
         wanted(settings, "run/checkpoints/last.ckpt")
+
+
+def test_apply_refuses_a_fixed_onecycle_peak(make_cfg):
+    cfg = make_cfg(*QUIET, "scheduler=onecycle", "scheduler.max_lr=0.01", "lr_find.apply=true")
+    with pytest.raises(ConfigError, match=re.escape("scheduler.max_lr=0.01: must be null for lr_find.apply")):
+        train(cfg)

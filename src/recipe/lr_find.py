@@ -119,9 +119,14 @@ def apply_lr(module: Classifier, lr: float) -> float:
     The range test ran at the real batch size, so ``lr`` is already the scaled LR: the spec's ``lr`` is set
     so that ``lr_scaling`` gives ``lr`` back. Returns the new ``optimizer.lr``.
     """
+    schedule = module.scheduler_spec
+    if schedule is not None and schedule.options.get("max_lr") is not None:
+        raise config_error(
+            "scheduler.max_lr", schedule.options["max_lr"], "must be null for lr_find.apply to set the peak"
+        )
     spec = module.optimizer_spec
     global_batch = module._global_batch_size()
     spec.lr = lr * spec.lr / spec.scaled_lr(global_batch)
-    if module.scheduler_spec is not None:
-        module.scheduler_spec.check_lr(spec.lr)
+    if schedule is not None:
+        schedule.check_lr(spec.lr)
     return spec.lr
