@@ -8,9 +8,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
+
+from recipe.data import ArrayDataModule, Splits
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("PROJECT_ROOT", str(ROOT))
@@ -46,3 +49,34 @@ def run_script(script: str, *overrides: str, run_dir: Path) -> subprocess.Comple
     """Run ``src/<script>`` as a user would, in a subprocess, writing into ``run_dir``."""
     cmd = [sys.executable, str(ROOT / "src" / script), f"hydra.run.dir={run_dir}", *overrides]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
+class NoiseDataModule(ArrayDataModule):
+    """Gaussian features with random labels: nothing generalizes, so a model can only underfit or memorize.
+
+    Args:
+        n_train: training samples (val and test get ``n_eval`` each).
+        n_eval: validation and test samples.
+        features: features per sample.
+        classes: number of classes.
+        **kwargs: see ``ArrayDataModule``.
+    """
+
+    def __init__(self, n_train: int = 500, n_eval: int = 200, features: int = 16, classes: int = 10, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.n_train, self.n_eval, self.features, self.classes = n_train, n_eval, features, classes
+
+    def load_splits(self) -> Splits:
+        rng = np.random.default_rng(self.seed)
+
+        def split(n: int) -> tuple[np.ndarray, np.ndarray]:
+            return rng.normal(size=(n, self.features)), rng.integers(0, self.classes, n)
+
+        return Splits(*split(self.n_train), *split(self.n_eval), *split(self.n_eval))
+
+
+def use_noise_data(cfg: DictConfig, **kwargs) -> DictConfig:
+    """Replace ``cfg.data`` with ``NoiseDataModule(**kwargs)``."""
+    with open_dict(cfg):
+        cfg.data = {"_target_": "conftest.NoiseDataModule", "seed": 0, **kwargs}
+    return cfg

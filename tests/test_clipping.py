@@ -96,8 +96,8 @@ def test_accumulation_logs_one_norm_per_optimizer_step(make_cfg, tmp_path: Path)
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("trainer.gradient_clip_val=-1", "trainer.gradient_clip_val=-1: a number >= 0"),
-        ("trainer.gradient_clip_algorithm=l2", "trainer.gradient_clip_algorithm='l2': choose one of"),
+        ("trainer.gradient_clip_val=-1", "trainer.gradient_clip_val=-1: must be null or a number >= 0"),
+        ("trainer.gradient_clip_algorithm=l2", "trainer.gradient_clip_algorithm='l2': must be norm or value"),
         ("callbacks.grad_norm.norm_type=0", "callbacks.grad_norm.norm_type=0.0: must be > 0"),
     ],
 )

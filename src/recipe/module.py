@@ -48,6 +48,7 @@ class Classifier(L.LightningModule):
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc_best = MaxMetric()
+        self.val_acc_best.persistent(True)  # kept in checkpoints, so a resumed run remembers its best
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -65,7 +66,8 @@ class Classifier(L.LightningModule):
         return loss
 
     def on_train_start(self) -> None:
-        self.val_acc_best.reset()  # the sanity check's validation must not count as the best
+        if self.trainer.ckpt_path is None:  # a resumed run keeps its restored best (and skips the sanity check)
+            self.val_acc_best.reset()  # the sanity check's validation must not count as the best
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         return self._shared_step(batch, "train", self.train_acc)

@@ -17,8 +17,9 @@ from omegaconf import DictConfig, OmegaConf
 from recipe.callbacks import StoreRunConfig
 from recipe.callbacks.run_config import CHECKPOINT_KEY
 from recipe.console import print_config_tree, print_error
-from recipe.errors import ConfigError, config_error
+from recipe.errors import ConfigError, TrainingDiverged, config_error
 from recipe.instantiate import instantiate, instantiate_all
+from recipe.lr_find import apply_lr, find_lr, wanted
 from recipe.trainer import build_trainer
 
 Metrics = dict[str, float]
@@ -69,17 +70,24 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
 
 
 def train(cfg: DictConfig) -> Metrics:
-    """Fit, then test the best checkpoint; return every logged metric."""
+    """Fit (after an LR range test when ``lr_find`` asks), then test the best checkpoint; return every logged
+    metric, or nothing when ``lr_find.only`` stops after the test."""
+    if cfg.get("ckpt_path"):
+        load_checkpoint(cfg.ckpt_path)  # a missing or broken file fails here, in one line
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule, module = build(cfg)
-    callbacks = [
-        *instantiate_all(cfg.get("callbacks")),
-        StoreRunConfig(OmegaConf.to_container(cfg, resolve=True)),
-    ]
+    run_config = OmegaConf.to_container(cfg, resolve=True)
+    callbacks = [*instantiate_all(cfg.get("callbacks")), StoreRunConfig(run_config)]
     loggers = instantiate_all(cfg.get("logger"))
     trainer = build_trainer(cfg.trainer, callbacks=callbacks, logger=loggers)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    if wanted(cfg.get("lr_find"), cfg.get("ckpt_path")):
+        lr = find_lr(trainer, module, datamodule, cfg.lr_find)
+        if cfg.lr_find.only:
+            return {}
+        if cfg.lr_find.apply and lr is not None:
+            run_config["optimizer"]["lr"] = apply_lr(module, lr)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
     metrics = _metrics(trainer)
     if cfg.get("test"):
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -129,13 +137,16 @@ def run(task: Callable[[DictConfig], Metrics], cfg: DictConfig) -> float | None:
     except ConfigError as err:
         print_error(str(err))
         raise SystemExit(2) from None
+    except TrainingDiverged as err:
+        print_error(str(err))
+        raise SystemExit(1) from None
     finally:
         if output_dir:
             rank_zero_info(f"Outputs: {Path(output_dir).resolve()}")
 
 
 def _optimized_value(metrics: Metrics, key: str | None) -> float | None:
-    if not key:
+    if not key or not metrics:  # no metrics: nothing was trained (lr_find.only)
         return None
     if key not in metrics:
         raise config_error("optimized_metric", key, f"not logged by this run; logged: {sorted(metrics)}")

@@ -1,4 +1,4 @@
-"""Build the Lightning Trainer from the ``trainer`` config: precision for the device, checked clipping."""
+"""Build the Lightning Trainer from the ``trainer`` config: values checked, precision resolved for the device."""
 
 from __future__ import annotations
 
@@ -9,25 +9,15 @@ import lightning as L
 import torch
 from omegaconf import DictConfig
 
+from recipe.checks import check_trainer
 from recipe.distributed import isolate_multirun_job
 from recipe.errors import config_error
 from recipe.instantiate import instantiate
 from recipe.precision import accelerator_device, resolve_precision
 
-CLIP_ALGORITHMS = ("norm", "value")
 # Lightning's model summary warns for every mixed precision, yet its 32-bit size estimate is then exact:
 # mixed precision keeps the weights in float32.
 warnings.filterwarnings("ignore", message=r"Precision .*-mixed is not supported by the model summary")
-
-
-def check_clipping(clip_val: float | None, algorithm: str | None) -> None:
-    """Reject what Lightning would silently ignore (a negative value) or report deep in a run."""
-    is_number = isinstance(clip_val, (int, float)) and not isinstance(clip_val, bool)
-    if clip_val is not None and (not is_number or clip_val < 0):
-        raise config_error("trainer.gradient_clip_val", clip_val, "a number >= 0 (0 or null: no clipping)")
-    if algorithm is not None and algorithm not in CLIP_ALGORITHMS:
-        allowed = f"choose one of {list(CLIP_ALGORITHMS)}"
-        raise config_error("trainer.gradient_clip_algorithm", algorithm, allowed)
 
 
 def check_strategy(strategy: Any, accelerator: str) -> None:
@@ -46,7 +36,7 @@ def build_trainer(cfg: DictConfig, **kwargs: Any) -> L.Trainer:
         cfg: the ``trainer`` section (``_target_: lightning.Trainer`` and its arguments).
         **kwargs: objects built elsewhere (``callbacks``, ``logger``).
     """
-    check_clipping(cfg.get("gradient_clip_val"), cfg.get("gradient_clip_algorithm"))
+    check_trainer(cfg)
     check_strategy(cfg.get("strategy", "auto"), cfg.get("accelerator", "auto"))
     precision = resolve_precision(cfg.get("precision", "auto"), cfg.get("accelerator", "auto"))
     isolate_multirun_job()

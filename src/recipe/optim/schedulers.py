@@ -170,6 +170,13 @@ def _lambda(optimizer: torch.optim.Optimizer, spec: SchedulerSpec, run: RunLengt
 def _onecycle(optimizer: torch.optim.Optimizer, spec: SchedulerSpec, ticks: float) -> LRScheduler:
     opts = dict(spec.options)
     peak = opts.pop("max_lr", None)
+    pct_start = opts.get("pct_start", 0.3)
+    if pct_start * ticks < 1:  # torch would warm up over a fraction of a step: a jump, not a ramp
+        raise config_error(
+            "scheduler.pct_start",
+            pct_start,
+            f"warms up over {pct_start * ticks:g} of the run's {ticks:g} steps; needs >= 1",
+        )
     max_lr = [g["lr"] if peak is None else peak * g.get("lr_mult", 1.0) for g in optimizer.param_groups]
     return OneCycleLR(optimizer, max_lr=max_lr, total_steps=int(ticks), **opts)
 
