@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -10,13 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
+from recipe.config import PROJECT_ROOT, compose_config
 from recipe.data import ArrayDataModule, Splits
 
-ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("PROJECT_ROOT", str(ROOT))
+ROOT = PROJECT_ROOT
 
 # Tiny but real runs: a few batches, no progress bar or summary noise.
 FAST = [
@@ -36,11 +34,8 @@ def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
     """Compose ``conf/<config_name>.yaml`` with overrides; outputs go to ``tmp_path``."""
 
     def _make(*overrides: str, config_name: str = "train") -> DictConfig:
-        with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-            return compose(
-                config_name,
-                overrides=[f"paths.output_dir={tmp_path}", f"paths.log_dir={tmp_path}", *overrides],
-            )
+        paths = [f"paths.output_dir={tmp_path}", f"paths.log_dir={tmp_path}"]
+        return compose_config(*paths, *overrides, config_name=config_name)
 
     return _make
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,16 +69,21 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
     return datamodule, module
 
 
-def train(cfg: DictConfig) -> Metrics:
+def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> Metrics:
     """Fit (after an LR range test when ``lr_find`` asks), then test the best checkpoint; return every logged
-    metric, or nothing when ``lr_find.only`` stops after the test."""
+    metric, or nothing when ``lr_find.only`` stops after the test.
+
+    Args:
+        cfg: the composed ``train`` config.
+        extra_callbacks: callbacks added to the configured ones (benchmarks and tests use it to observe a run).
+    """
     if cfg.get("ckpt_path"):
         load_checkpoint(cfg.ckpt_path)  # a missing or broken file fails here, in one line
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule, module = build(cfg)
     run_config = OmegaConf.to_container(cfg, resolve=True)
-    callbacks = [*instantiate_all(cfg.get("callbacks")), StoreRunConfig(run_config)]
+    callbacks = [*instantiate_all(cfg.get("callbacks")), StoreRunConfig(run_config), *extra_callbacks]
     loggers = instantiate_all(cfg.get("logger"))
     trainer = build_trainer(cfg.trainer, callbacks=callbacks, logger=loggers)
     if wanted(cfg.get("lr_find"), cfg.get("ckpt_path")):

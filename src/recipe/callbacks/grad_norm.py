@@ -15,7 +15,8 @@ from recipe.errors import config_error
 
 
 class GradNormMonitor(Callback):
-    """Logs the total gradient norm of the model as ``train/grad_norm`` at every optimizer step.
+    """Logs the total gradient norm of the model as ``train/grad_norm`` at the optimizer steps the logger writes
+    (every ``trainer.log_every_n_steps``).
 
     Lightning calls ``on_before_optimizer_step`` after the backward passes of the step (all accumulated
     batches), after unscaling under ``16-mixed`` and before clipping, so the value is the true norm that
@@ -36,6 +37,8 @@ class GradNormMonitor(Callback):
         self.norm_type, self.name = norm_type, name
 
     def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Optimizer) -> None:
+        if not trainer._logger_connector.should_update_logs:  # as LearningRateMonitor: only steps the logger writes
+            return
         grads = [p.grad for p in pl_module.parameters() if p.grad is not None]
         if not grads:
             return

@@ -10,6 +10,7 @@ import torch
 from sklearn.model_selection import train_test_split
 from torch.utils.data import DataLoader, TensorDataset
 
+from recipe.data.batched import BatchedTensorDataset, keep_batch
 from recipe.errors import config_error
 
 
@@ -89,13 +90,14 @@ class ArrayDataModule(L.LightningDataModule):
             mean, std = 0.0, 1.0
         for split, x, y in (("train", s.x_train, s.y_train), ("val", s.x_val, s.y_val), ("test", s.x_test, s.y_test)):
             features = torch.from_numpy(((x.astype(np.float32) - mean) / std).astype(np.float32))
-            self.datasets[split] = TensorDataset(features, torch.from_numpy(np.asarray(y, dtype=np.int64)))
+            self.datasets[split] = BatchedTensorDataset(features, torch.from_numpy(np.asarray(y, dtype=np.int64)))
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         return DataLoader(
             self.datasets[split],
             batch_size=self.per_device_batch_size,
             shuffle=shuffle,
+            collate_fn=keep_batch,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
