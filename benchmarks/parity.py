@@ -31,6 +31,8 @@ from recipe.optim import build_optimizer, build_scheduler
 from recipe.optim.schedulers import RunLength
 from recipe.tasks import build, train
 
+# The Lightning loop and the LightningModule alone: what the callbacks and the logger add shows against it.
+BARE = ["~callbacks", "~logger", "+trainer.enable_checkpointing=false", "trainer.enable_progress_bar=false"]
 SCRATCH = tempfile.TemporaryDirectory(ignore_cleanup_errors=True)  # run folders, removed at exit
 CASES = {"digits_mlp": ["data=digits", "model=mlp"], "mnist1d_cnn": ["experiment=mnist1d_cnn"]}
 
@@ -98,22 +100,24 @@ def main() -> None:
     for case in CASES if args.case == "all" else [args.case]:
         overrides = [*CASES[case], f"trainer.max_epochs={args.epochs}", "trainer.precision=32-true", "test=false"]
         template_run(overrides), raw_run(overrides)  # warm-up: imports, caches, allocator
-        results = {"raw": [], "template": []}
+        results = {"raw": [], "template": [], "bare": []}
         for _ in range(args.runs):
             results["raw"].append(raw_run(overrides))
             results["template"].append(template_run(overrides))
-        raw = statistics.median(t for t, _ in results["raw"])
-        tpl = statistics.median(t for t, _ in results["template"])
-        ratios = [t / r for (t, _), (r, _) in zip(results["template"], results["raw"], strict=True)]
+            results["bare"].append(template_run([*overrides, *BARE]))
+        times = {name: [t for t, _ in runs] for name, runs in results.items()}
+        ratios = {n: [t / r for t, r in zip(times[n], times["raw"], strict=True)] for n in ("template", "bare")}
         loss_gap = abs(results["template"][-1][1] - results["raw"][-1][1])
-        rows.append((case, raw * 1e3, tpl * 1e3, statistics.median(ratios), min(ratios), max(ratios), loss_gap))
-    print(
-        f"\nper-epoch time, median of {args.runs} interleaved runs ({args.epochs} epochs each, first epoch left out)\n"
-    )
-    print("| case | raw loop (ms/epoch) | template (ms/epoch) | ratio (median) | ratio range | final train loss gap |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for case, raw, tpl, ratio, lo, hi, gap in rows:
-        print(f"| {case} | {raw:.1f} | {tpl:.1f} | {ratio:.2f} | {lo:.2f} to {hi:.2f} | {gap:.4f} |")
+        rows.append((case, *(statistics.median(times[n]) * 1e3 for n in results), ratios, loss_gap))
+    print(f"\nper-epoch time, median of {args.runs} interleaved runs ({args.epochs} epochs, the first left out)\n")
+    print("| case | raw loop | template | ratio (range) | template without callbacks and logger | ratio | loss gap |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for case, raw, tpl, bare, ratios, gap in rows:
+        full, floor = ratios["template"], ratios["bare"]
+        spread = f"{statistics.median(full):.2f} ({min(full):.2f} to {max(full):.2f})"
+        print(
+            f"| {case} | {raw:.1f} ms | {tpl:.1f} ms | {spread} | {bare:.1f} ms | {statistics.median(floor):.2f} | {gap:.4f} |"
+        )
 
 
 if __name__ == "__main__":
