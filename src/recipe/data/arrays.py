@@ -1,0 +1,110 @@
+"""The common part of every data module here: splits held as tensors, standardized, served in batches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import lightning as L
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+from torch.utils.data import DataLoader, TensorDataset
+
+from recipe.errors import config_error
+
+
+@dataclass
+class Splits:
+    """Inputs and integer labels of the train, validation and test splits."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def stratified_splits(x: np.ndarray, y: np.ndarray, val_fraction: float, test_fraction: float, seed: int) -> Splits:
+    """Split once into train / val / test, keeping class proportions, reproducibly for ``seed``."""
+    x_rest, x_test, y_rest, y_test = train_test_split(x, y, test_size=test_fraction, stratify=y, random_state=seed)
+    val_of_rest = val_fraction / (1.0 - test_fraction)
+    x_train, x_val, y_train, y_val = train_test_split(
+        x_rest, y_rest, test_size=val_of_rest, stratify=y_rest, random_state=seed
+    )
+    return Splits(x_train, y_train, x_val, y_val, x_test, y_test)
+
+
+class ArrayDataModule(L.LightningDataModule):
+    """Loads arrays once (``load_splits``, per subclass), standardizes with train statistics, keeps tensors.
+
+    Args:
+        batch_size: the global batch; each of the ``world_size`` processes loads ``batch_size // world_size``.
+        num_workers: DataLoader workers (0 is fastest for in-memory tensors).
+        standardize: subtract the train mean and divide by the train std, per feature.
+        seed: seed of the splits.
+    """
+
+    def __init__(self, batch_size: int = 64, num_workers: int = 0, standardize: bool = True, seed: int = 0) -> None:
+        super().__init__()
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise config_error("data.batch_size", batch_size, "must be a positive integer")
+        if num_workers < 0:
+            raise config_error("data.num_workers", num_workers, "must be >= 0")
+        self.batch_size, self.num_workers, self.standardize, self.seed = batch_size, num_workers, standardize, seed
+        self.datasets: dict[str, TensorDataset] = {}
+
+    def load_splits(self) -> Splits:
+        """Return the raw splits; subclasses implement it."""
+        raise NotImplementedError
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one sample."""
+        self.setup()
+        return tuple(self.datasets["train"].tensors[0].shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes, from the labels of every split."""
+        self.setup()
+        return int(max(int(ds.tensors[1].max()) for ds in self.datasets.values()) + 1)
+
+    @property
+    def per_device_batch_size(self) -> int:
+        world = self.trainer.world_size if self.trainer is not None else 1
+        if self.batch_size < world:
+            raise config_error("data.batch_size", self.batch_size, f"must be at least the number of processes ({world})")
+        return self.batch_size // world
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        s = self.load_splits()
+        x_train = s.x_train.astype(np.float32)
+        if self.standardize:
+            mean, std = x_train.mean(axis=0), x_train.std(axis=0)
+            std = np.where(std < 1e-6, 1.0, std)
+        else:
+            mean, std = 0.0, 1.0
+        for split, x, y in (("train", s.x_train, s.y_train), ("val", s.x_val, s.y_val), ("test", s.x_test, s.y_test)):
+            features = torch.from_numpy(((x.astype(np.float32) - mean) / std).astype(np.float32))
+            self.datasets[split] = TensorDataset(features, torch.from_numpy(np.asarray(y, dtype=np.int64)))
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.per_device_batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
