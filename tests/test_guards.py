@@ -84,13 +84,13 @@ def fit_start_warnings(make_cfg, *overrides: str) -> list[str]:
 
 
 def test_batch_norm_with_4_samples_per_step_warns(make_cfg):
-    (message,) = fit_start_warnings(make_cfg, "data.batch_size=4", "model.batch_norm=true")
+    (message,) = fit_start_warnings(make_cfg, "data.batch_size=4", "model.norm=batch")
     assert message.startswith("BatchNorm with 4 samples per device per step (< 8)")
     assert "model.norm=group or model.norm=layer" in message
 
 
 @pytest.mark.parametrize(
-    "overrides", [["data.batch_size=8", "model.batch_norm=true"], ["data.batch_size=4", "model.batch_norm=false"]]
+    "overrides", [["data.batch_size=8", "model.norm=batch"], ["data.batch_size=4", "model.norm=none"]]
 )
 def test_no_warning_with_8_samples_or_without_batch_norm(make_cfg, overrides):
     assert fit_start_warnings(make_cfg, *overrides) == []
