@@ -10,6 +10,7 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
@@ -117,6 +118,8 @@ def run(task: Callable[[DictConfig], Metrics], cfg: DictConfig) -> float | None:
         return _optimized_value(task(cfg), cfg.get("optimized_metric"))
     except ConfigError as err:
         print_error(str(err))
+        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # a sweep records the job as failed and goes on to the next one
         raise SystemExit(2) from None
     finally:
         if output_dir:
