@@ -16,6 +16,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 from recipe.errors import ConfigError, config_error
 from recipe.sweeps import SearchSpace, active_trial, write_report
@@ -34,7 +35,11 @@ def open_storage(url: str | None) -> optuna.storages.BaseStorage | None:
     if parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     # Two processes on one file wait for each other's write lock instead of failing at once.
-    return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+    engine_kwargs = {"connect_args": {"timeout": 60}}
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    except IntegrityError:  # another process created the new file's tables at the same moment: they exist now
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
 
 
 class OptunaSweeper(Sweeper):
@@ -104,10 +109,8 @@ class OptunaSweeper(Sweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        log.info(
-            f"Study {study.study_name!r} in {self.storage}: {len(study.trials)} of {self.n_trials} trials"
-        )
-        while len(study.trials) < self.n_trials:
+        log.info(f"Study {study.study_name!r} in {self.storage}: {_started(study)} of {self.n_trials} trials")
+        while _started(study) < self.n_trials:
             self._run_trial(study, space)
         metric = str(self.config.get("optimized_metric"))
         report = write_report(study, sweep_dir, metric)
@@ -143,6 +146,11 @@ class OptunaSweeper(Sweeper):
             log.info(f"Trial {trial.number} pruned: {why}")
         else:
             log.warning(f"Trial {trial.number} failed: {why}; rerun it alone with: {train_command(frozen)}")
+
+
+def _started(study: optuna.Study) -> int:
+    """Trials run or running, in this process or another; enqueued ones wait to be asked for."""
+    return sum(t.state != TrialState.WAITING for t in study.get_trials(deepcopy=False))
 
 
 def _outcome(job: JobReturn, pruned: str | None) -> tuple[TrialState, float | None, str]:

@@ -29,7 +29,7 @@ def _distribution(override: Override) -> BaseDistribution:
     if isinstance(sweep, RangeSweep):
         values = list(override.sweep_iterator())
         if not values:
-            raise config_error(key, override.input_line, "range(start, stop, step) holds no value")
+            raise config_error(key, override.get_value_string(), "holds no value")
         if all(isinstance(v, int) for v in values):
             return IntDistribution(values[0], values[-1], step=int(sweep.step))
         return FloatDistribution(float(values[0]), float(values[-1]), step=float(sweep.step))
@@ -38,7 +38,7 @@ def _distribution(override: Override) -> BaseDistribution:
         if isinstance(sweep.start, int) and isinstance(sweep.end, int):
             return IntDistribution(sweep.start, sweep.end, log=log)
         return FloatDistribution(float(sweep.start), float(sweep.end), log=log)
-    raise config_error(key, override.input_line, f"not a sweep Optuna can sample; use {ALLOWED}")
+    raise config_error(key, override.get_value_string(), f"not a sweep Optuna can sample; use {ALLOWED}")
 
 
 @dataclass
