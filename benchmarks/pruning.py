@@ -1,6 +1,6 @@
-"""Pruning's saving: the same seeded Optuna search on digits with the median pruner and without one.
+"""Pruning's saving: the same seeded Optuna search on digits with a pruner (median) and without one.
 
-    .venv/bin/python benchmarks/pruning.py [--trials 20] [override ...]
+    .venv/bin/python benchmarks/pruning.py [--trials 20] [--pruner median|hyperband] [override ...]
 
 Prints the wall time of each search, their ratio, and the best validation accuracy each found. Each search
 trains on ``--threads`` CPU threads (1 by default); its CPU time and the epochs it trained are printed too,
@@ -58,13 +58,16 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of each search")
     parser.add_argument(
+        "--pruner", default="median", help="the pruner compared with none (conf/hydra/sweeper/pruner)"
+    )
+    parser.add_argument(
         "overrides", nargs="*", help="overrides for both searches, e.g. trainer.max_epochs=10"
     )
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         results = {
-            p: search(p, args.trials, args.threads, Path(tmp), args.overrides) for p in ("none", "median")
+            p: search(p, args.trials, args.threads, Path(tmp), args.overrides) for p in ("none", args.pruner)
         }
     print("| pruner | wall (s) | CPU (s) | complete | pruned | epochs trained | best val/acc_best |")
     print("|---|---|---|---|---|---|---|")
@@ -81,7 +84,7 @@ def main() -> None:
             f"{study.best_value:.4f}",
         ]
         print("| " + " | ".join(map(str, row)) + " |")
-    (base_wall, base_cpu, base), (wall, cpu, pruned_study) = results["none"], results["median"]
+    (base_wall, base_cpu, base), (wall, cpu, pruned_study) = results["none"], results[args.pruner]
     print(
         f"with pruning / without: wall time {wall / base_wall:.2f}, CPU time {cpu / base_cpu:.2f}, "
         f"epochs {_epochs(pruned_study) / _epochs(base):.2f}"
