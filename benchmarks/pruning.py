@@ -57,18 +57,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of each search")
-    parser.add_argument(
-        "--pruner", default="median", help="the pruner compared with none (conf/hydra/sweeper/pruner)"
-    )
-    parser.add_argument(
-        "overrides", nargs="*", help="overrides for both searches, e.g. trainer.max_epochs=10"
-    )
+    parser.add_argument("--pruner", default="median", help="the pruner compared with none (conf/hydra/sweeper/pruner)")
+    parser.add_argument("overrides", nargs="*", help="overrides for both searches, e.g. trainer.max_epochs=10")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
-        results = {
-            p: search(p, args.trials, args.threads, Path(tmp), args.overrides) for p in ("none", args.pruner)
-        }
+        results = {p: search(p, args.trials, args.threads, Path(tmp), args.overrides) for p in ("none", args.pruner)}
     print("| pruner | wall (s) | CPU (s) | complete | pruned | epochs trained | best val/acc_best |")
     print("|---|---|---|---|---|---|---|")
     for pruner, (wall, cpu, study) in results.items():

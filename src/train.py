@@ -1,6 +1,7 @@
 """Train a model: ``python src/train.py [group=option ...] [key=value ...]`` (``-m`` sweeps)."""
 
 import os
+import sys
 from pathlib import Path
 
 import hydra
@@ -8,7 +9,8 @@ from omegaconf import DictConfig
 
 os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parents[1]))
 
-from recipe.tasks import run, train  # noqa: E402
+from recipe.shorthands import expand_shorthands
+from recipe.tasks import run, train
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
@@ -17,4 +19,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    sys.argv[1:] = expand_shorthands(sys.argv[1:])
     main()

@@ -40,9 +40,7 @@ def multirun(log_dir: Path, *overrides: str) -> list[str]:
 
 def run(cmd: list[str]) -> str:
     """Run ``cmd`` from the project folder; return what it printed (stdout and stderr)."""
-    proc = subprocess.run(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, timeout=600
-    )
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:]
     return proc.stdout
 
@@ -197,9 +195,7 @@ def test_report_writes_the_table_plots_and_the_best_command(tmp_path: Path) -> N
     ]
     for state, value in outcomes:
         trial = study.ask(distributions)
-        trial.set_user_attr(
-            OVERRIDES_ATTR, [f"{k}={v}" for k, v in trial.params.items()] + ["model.hidden_sizes=[64]"]
-        )
+        trial.set_user_attr(OVERRIDES_ATTR, [f"{k}={v}" for k, v in trial.params.items()] + ["model.hidden_sizes=[64]"])
         trial.report(0.5, step=0)
         study.tell(trial, value, state=state)
 
@@ -241,9 +237,7 @@ def test_search_end_to_end_writes_report_and_a_best_command_that_reproduces_the_
     last = sweep_dirs(log_dir)[-1]
     with open(last / "trials.csv") as f:
         assert [int(r["number"]) for r in csv.DictReader(f)] == [0, 1, 2, 3]
-    assert all(
-        (last / name).is_file() for name in ("trials.md", "optimization_history.png", "param_importances.png")
-    )
+    assert all((last / name).is_file() for name in ("trials.md", "optimization_history.png", "param_importances.png"))
 
     best_line = logs[-1].split("train it with:\n")[1].splitlines()[0].split("[HYDRA] ")[1]
     cmd = shlex.split(best_line)
@@ -314,8 +308,7 @@ def test_a_bad_trial_is_pruned_early(failing_and_bad_trials: tuple[optuna.Study,
 def test_two_processes_share_one_sqlite_study(tmp_path: Path) -> None:
     cmd = multirun(tmp_path, *SEARCH, "hydra.sweeper.n_trials=6", "trainer.max_epochs=2")
     procs = [
-        subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        for _ in range(2)
+        subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)
     ]
     errors = [proc.communicate(timeout=600)[1] for proc in procs]
     for proc, error in zip(procs, errors, strict=True):

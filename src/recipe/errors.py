@@ -12,3 +12,7 @@ class ConfigError(ValueError):
 def config_error(key: str, value: Any, allowed: str) -> ConfigError:
     """Build the standard message: ``key=value: allowed``."""
     return ConfigError(f"{key}={value!r}: {allowed}")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message says where, at which LR, and what to try."""

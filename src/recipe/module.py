@@ -6,13 +6,17 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.strategies import FSDPStrategy
 from torch import nn
-from torchmetrics import MaxMetric
+from torch.optim import Optimizer
+from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from recipe.errors import ConfigError, config_error
 from recipe.optim import OptimizerSpec, SchedulerSpec, build_optimizer, build_scheduler
 from recipe.optim.schedulers import RunLength
+
+STAGES = ("train", "val", "test")
 
 
 class Classifier(L.LightningModule):
@@ -42,44 +46,69 @@ class Classifier(L.LightningModule):
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
         self.net, self.optimizer_spec, self.scheduler_spec = net, optimizer, scheduler
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+        # Per split, the epoch's mean loss and accuracy: updated every step, computed (and synced across
+        # processes) once at the end of the epoch.
+        for stage in STAGES:
+            metrics = {
+                "loss": MeanMetric(),
+                "acc": MulticlassAccuracy(num_classes, average="micro"),
+            }
+            setattr(self, f"{stage}_metrics", nn.ModuleDict(metrics))
         self.val_acc_best = MaxMetric()
+        self.val_acc_best.persistent(True)  # kept in checkpoints, so a resumed run remembers its best
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
-    def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str, accuracy: MulticlassAccuracy) -> torch.Tensor:
+    def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, stage: str) -> torch.Tensor:
         x, y = batch
         logits = self.net(x)
         loss = self.criterion(logits, y)
-        accuracy.update(logits, y)
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=stage != "train")
-        self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=True)
+        metrics = getattr(self, f"{stage}_metrics")
+        metrics["loss"].update(loss.detach(), weight=len(y))
+        metrics["acc"].update(logits.detach(), y)
+        if batch_idx == 0:
+            # Lightning computes a logged metric object at the end of the epoch, so registering it once per
+            # epoch is enough; a self.log call every step costs more than the step itself on small models.
+            logged = {f"{stage}/{name}": metric for name, metric in metrics.items()}
+            self.log_dict(logged, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
     def on_train_start(self) -> None:
-        self.val_acc_best.reset()  # the sanity check's validation must not count as the best
+        if self.trainer.ckpt_path is None:  # a resumed run keeps its restored best (and skips the sanity check)
+            self.val_acc_best.reset()  # the sanity check's validation must not count as the best
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, "train", self.train_acc)
+        return self._shared_step(batch, batch_idx, "train")
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
-        self._shared_step(batch, "val", self.val_acc)
+        self._shared_step(batch, batch_idx, "val")
 
     def on_validation_epoch_end(self) -> None:
-        self.val_acc_best.update(self.val_acc.compute())
-        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+        self.val_acc_best.update(self.val_metrics["acc"].compute())
+        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)  # equal on all ranks
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
-        self._shared_step(batch, "test", self.test_acc)
+        self._shared_step(batch, batch_idx, "test")
 
     def _global_batch_size(self) -> int | None:
         datamodule = getattr(self.trainer, "datamodule", None)
         if datamodule is None or not hasattr(datamodule, "per_device_batch_size"):
             return None
         return datamodule.per_device_batch_size * self.trainer.world_size * self.trainer.accumulate_grad_batches
+
+    def configure_gradient_clipping(
+        self,
+        optimizer: Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """Lightning's clipping, except by norm under FSDP, which only the sharded root module can compute."""
+        fsdp = isinstance(self.trainer.strategy, FSDPStrategy)
+        if fsdp and gradient_clip_algorithm == "norm" and gradient_clip_val:
+            self.trainer.strategy.model.clip_grad_norm_(gradient_clip_val)
+            return
+        super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def configure_optimizers(self) -> Any:
         if self.optimizer_spec is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,15 +11,17 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from lightning.pytorch.loggers import Logger
+from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
 from recipe.callbacks import StoreRunConfig
 from recipe.callbacks.run_config import CHECKPOINT_KEY
 from recipe.console import print_config_tree, print_error
-from recipe.errors import ConfigError, config_error
+from recipe.errors import ConfigError, TrainingDiverged, config_error
 from recipe.instantiate import instantiate, instantiate_all
+from recipe.lr_find import apply_lr, find_lr, wanted
+from recipe.trainer import build_trainer
 
 Metrics = dict[str, float]
 HPARAM_SECTIONS = ("data", "model", "module", "optimizer", "scheduler", "trainer", "seed")
@@ -46,13 +48,20 @@ def log_hparams(loggers: list[Logger], cfg: DictConfig, metrics: Metrics) -> Non
     params = _flatten({k: container[k] for k in HPARAM_SECTIONS if k in container})
     final = {f"hp/{k.replace('/', '_')}": v for k, v in metrics.items() if k.startswith(("val/", "test/"))}
     for logger in loggers:
-        logger.log_hyperparams(params, metrics=final or None)
+        if isinstance(logger, TensorBoardLogger):  # the HPARAMS tab pairs settings with metrics
+            logger.log_hyperparams(params, metrics=final or None)
+        else:
+            logger.log_hyperparams(params)
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
     """The data module and the LightningModule a config describes; shapes flow from the data to the model."""
     datamodule = instantiate(cfg.data)
-    net = instantiate(cfg.model, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+    compile_net = model_cfg.pop("compile", False)  # a switch for torch.compile, not an argument of the net
+    net = instantiate(model_cfg, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
+    if compile_net:
+        net.compile()  # in place: parameter names and checkpoint keys stay those of the plain net
     optimizer = instantiate(cfg.optimizer) if cfg.get("optimizer") else None
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
     module = instantiate(
@@ -61,15 +70,30 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
     return datamodule, module
 
 
-def train(cfg: DictConfig) -> Metrics:
-    """Fit, then test the best checkpoint; return every logged metric."""
+def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> Metrics:
+    """Fit (after an LR range test when ``lr_find`` asks), then test the best checkpoint; return every logged
+    metric, or nothing when ``lr_find.only`` stops after the test.
+
+    Args:
+        cfg: the composed ``train`` config.
+        extra_callbacks: callbacks added to the configured ones (benchmarks and tests use it to observe a run).
+    """
+    if cfg.get("ckpt_path"):
+        load_checkpoint(cfg.ckpt_path)  # a missing or broken file fails here, in one line
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule, module = build(cfg)
-    callbacks = [*instantiate_all(cfg.get("callbacks")), StoreRunConfig(OmegaConf.to_container(cfg, resolve=True))]
+    run_config = OmegaConf.to_container(cfg, resolve=True)
+    callbacks = [*instantiate_all(cfg.get("callbacks")), StoreRunConfig(run_config), *extra_callbacks]
     loggers = instantiate_all(cfg.get("logger"))
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer = build_trainer(cfg.trainer, callbacks=callbacks, logger=loggers)
+    if wanted(cfg.get("lr_find"), cfg.get("ckpt_path")):
+        lr = find_lr(trainer, module, datamodule, cfg.lr_find)
+        if cfg.lr_find.only:
+            return {}
+        if cfg.lr_find.apply and lr is not None:
+            run_config["optimizer"]["lr"] = apply_lr(module, lr)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
     metrics = _metrics(trainer)
     if cfg.get("test"):
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -89,7 +113,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for truncated or foreign files
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = str(err).strip().split(". ")[0].splitlines()[0] if str(err).strip() else type(err).__name__
         raise config_error("ckpt_path", str(path), f"not a readable checkpoint ({reason})") from None
     if not isinstance(checkpoint, dict) or CHECKPOINT_KEY not in checkpoint or "state_dict" not in checkpoint:
         raise config_error("ckpt_path", str(path), "not a checkpoint written by src/train.py (no run config inside)")
@@ -102,7 +126,7 @@ def evaluate(cfg: DictConfig) -> Metrics:
     run_cfg = OmegaConf.create(checkpoint[CHECKPOINT_KEY])
     datamodule, module = build(OmegaConf.merge(run_cfg, {"optimizer": None, "scheduler": None}))
     module.load_state_dict(checkpoint["state_dict"])
-    trainer: L.Trainer = instantiate(cfg.trainer, logger=instantiate_all(cfg.get("logger")))
+    trainer = build_trainer(cfg.trainer, logger=instantiate_all(cfg.get("logger")))
     trainer.test(module, datamodule=datamodule)
     return _metrics(trainer)
 
@@ -116,18 +140,18 @@ def run(task: Callable[[DictConfig], Metrics], cfg: DictConfig) -> float | None:
     output_dir = HydraConfig.get().runtime.output_dir if HydraConfig.initialized() else None
     try:
         return _optimized_value(task(cfg), cfg.get("optimized_metric"))
-    except ConfigError as err:
+    except (ConfigError, TrainingDiverged) as err:
         print_error(str(err))
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # a sweep records the job as failed and goes on to the next one
-        raise SystemExit(2) from None
+        raise SystemExit(2 if isinstance(err, ConfigError) else 1) from None
     finally:
         if output_dir:
             rank_zero_info(f"Outputs: {Path(output_dir).resolve()}")
 
 
 def _optimized_value(metrics: Metrics, key: str | None) -> float | None:
-    if not key:
+    if not key or not metrics:  # no metrics: nothing was trained (lr_find.only)
         return None
     if key not in metrics:
         raise config_error("optimized_metric", key, f"not logged by this run; logged: {sorted(metrics)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,9 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from recipe.errors import ConfigError, config_error
+from recipe.errors import ConfigError, TrainingDiverged, config_error
 from recipe.sweeps import SearchSpace, active_trial, write_report
 from recipe.sweeps.report import OUTPUT_DIR_ATTR, OVERRIDES_ATTR, train_command
 
@@ -36,10 +37,14 @@ def open_storage(url: str | None) -> optuna.storages.BaseStorage | None:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     # Two processes on one file wait for each other's write lock instead of failing at once.
     engine_kwargs = {"connect_args": {"timeout": 60}}
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
-    except IntegrityError:  # another process created the new file's tables at the same moment: they exist now
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    for attempt in range(3):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        except (IntegrityError, OperationalError):  # another process is creating the new file's tables
+            if attempt == 2:
+                raise
+            time.sleep(1.0)
+    raise AssertionError("unreachable")
 
 
 class OptunaSweeper(Sweeper):
@@ -116,9 +121,7 @@ class OptunaSweeper(Sweeper):
         report = write_report(study, sweep_dir, metric)
         log.info(f"Report: {', '.join(str(p) for p in report.files)}")
         if report.best_command:
-            log.info(
-                f"Best {metric}={study.best_value:.4f} (trial {study.best_trial.number}); train it with:"
-            )
+            log.info(f"Best {metric}={study.best_value:.4f} (trial {study.best_trial.number}); train it with:")
             log.info(report.best_command)
         else:
             log.warning("No trial completed.")
@@ -139,9 +142,7 @@ class OptunaSweeper(Sweeper):
         frozen = study.tell(trial, value, state=state)
         if state == TrialState.COMPLETE:
             best = study.best_trial
-            log.info(
-                f"Trial {trial.number} complete: {value:.4f} (best {best.value:.4f}, trial {best.number})"
-            )
+            log.info(f"Trial {trial.number} complete: {value:.4f} (best {best.value:.4f}, trial {best.number})")
         elif state == TrialState.PRUNED:
             log.info(f"Trial {trial.number} pruned: {why}")
         else:
@@ -159,7 +160,7 @@ def _outcome(job: JobReturn, pruned: str | None) -> tuple[TrialState, float | No
         return TrialState.PRUNED, None, pruned
     try:
         value = job.return_value  # re-raises the job's exception when it failed
-    except ConfigError as err:  # already reported in one line by recipe.tasks.run
+    except (ConfigError, TrainingDiverged) as err:  # already reported in one line by recipe.tasks.run
         return TrialState.FAIL, None, str(err)
     except Exception as err:
         log.error("The trial raised:", exc_info=err)

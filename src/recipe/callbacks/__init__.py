@@ -1,5 +1,15 @@
 """Small callbacks, one job each, for what Lightning's own callbacks do not cover."""
 
+from recipe.callbacks.grad_norm import GradNormMonitor
+from recipe.callbacks.guards import BatchNormCheck, DivergenceGuard
+from recipe.callbacks.resume import CheckpointOnInterrupt, RngState
 from recipe.callbacks.run_config import StoreRunConfig
 
-__all__ = ["StoreRunConfig"]
+__all__ = [
+    "BatchNormCheck",
+    "CheckpointOnInterrupt",
+    "DivergenceGuard",
+    "GradNormMonitor",
+    "RngState",
+    "StoreRunConfig",
+]

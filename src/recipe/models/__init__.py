@@ -1,5 +1,6 @@
 """Architectures: plain ``nn.Module``s taking ``input_shape`` and ``num_classes`` from the data."""
 
+from recipe.models.cnn import CNN
 from recipe.models.mlp import MLP
 
-__all__ = ["MLP"]
+__all__ = ["CNN", "MLP"]

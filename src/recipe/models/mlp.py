@@ -1,4 +1,4 @@
-"""A multilayer perceptron: Linear, optional BatchNorm, activation and dropout per hidden layer."""
+"""A multilayer perceptron: Linear, optional norm, activation and dropout per hidden layer."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from torch import nn
 
 from recipe.errors import config_error
 from recipe.models.layers import activation as make_activation
+from recipe.models.layers import check_norm, init_weights
+from recipe.models.layers import norm as make_norm
 
 
 class MLP(nn.Module):
@@ -19,9 +21,11 @@ class MLP(nn.Module):
         input_shape: shape of one sample, from the data module.
         num_classes: number of classes, from the data module.
         hidden_sizes: width of each hidden layer.
-        batch_norm: BatchNorm after each hidden Linear (whose bias is then dropped: BatchNorm's shift replaces it).
+        norm: ``batch``, ``group``, ``layer`` or ``none`` after each hidden Linear (whose bias is then dropped:
+            the norm's shift replaces it).
         dropout: dropout probability after each hidden activation.
         activation: name of the activation (``relu``, ``gelu``, ``silu``, ``tanh``, ...).
+        init: ``kaiming``, ``xavier`` or ``default`` (see ``layers.init_weights``).
     """
 
     def __init__(
@@ -29,27 +33,31 @@ class MLP(nn.Module):
         input_shape: Sequence[int],
         num_classes: int,
         hidden_sizes: Sequence[int] = (256, 256),
-        batch_norm: bool = True,
+        norm: str = "batch",
         dropout: float = 0.1,
         activation: str = "relu",
+        init: str = "kaiming",
     ) -> None:
         super().__init__()
         if not 0 <= dropout < 1:
             raise config_error("model.dropout", dropout, "must be in [0, 1)")
         if any(h < 1 for h in hidden_sizes):
             raise config_error("model.hidden_sizes", list(hidden_sizes), "every width must be a positive integer")
+        check_norm(norm)
         self.input_shape = tuple(input_shape)
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(self.input_shape)
         for hidden in hidden_sizes:
-            layers.append(nn.Linear(width, hidden, bias=not batch_norm))
-            if batch_norm:
-                layers.append(nn.BatchNorm1d(hidden))
-            layers += [make_activation(activation), nn.Dropout(dropout)]
+            layers += [
+                nn.Linear(width, hidden, bias=norm == "none"),
+                make_norm(norm, hidden),
+                make_activation(activation),
+                nn.Dropout(dropout),
+            ]
             width = hidden
         layers.append(nn.Linear(width, num_classes))
         self.layers = nn.Sequential(*layers)
+        init_weights(self, init, activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
-

@@ -55,13 +55,14 @@ class RunLength:
 
     @classmethod
     def from_trainer(cls, trainer: Any) -> RunLength:
-        total = float(trainer.estimated_stepping_batches)  # sets up the train data, so batches are known below
-        per_epoch = math.ceil(trainer.num_training_batches / trainer.accumulate_grad_batches)
-        return cls(total, float(per_epoch))
+        total = float(trainer.estimated_stepping_batches)  # sets up the train data when the run is bounded
+        per_epoch = trainer.num_training_batches / trainer.accumulate_grad_batches
+        return cls(total, float(math.ceil(per_epoch)) if math.isfinite(per_epoch) else math.inf)
 
     def ticks(self, interval: str, frequency: int) -> float:
-        steps_or_epochs = self.total_steps if interval == "step" else math.ceil(self.total_steps / self.steps_per_epoch)
-        return steps_or_epochs / frequency
+        if interval == "epoch" and math.isfinite(self.total_steps):
+            return math.ceil(self.total_steps / self.steps_per_epoch) / frequency
+        return self.total_steps / frequency
 
 
 class SchedulerSpec:
@@ -77,7 +78,12 @@ class SchedulerSpec:
     """
 
     def __init__(
-        self, name: str, interval: str | None = None, frequency: int = 1, monitor: str | None = None, **options: Any
+        self,
+        name: str,
+        interval: str | None = None,
+        frequency: int = 1,
+        monitor: str | None = None,
+        **options: Any,
     ) -> None:
         if name not in SCHEDULERS:
             raise config_error("scheduler.name", name, f"choose one of {sorted(SCHEDULERS)}")
@@ -85,20 +91,31 @@ class SchedulerSpec:
         unknown = set(options) - kind.options
         if unknown:
             key = sorted(unknown)[0]
-            raise config_error(f"scheduler.{key}", options[key], f"not an option of scheduler={name}; allowed: {sorted(kind.options)}")
+            raise config_error(
+                f"scheduler.{key}",
+                options[key],
+                f"not an option of scheduler={name}; allowed: {sorted(kind.options)}",
+            )
         if interval not in (None, "step", "epoch"):
             raise config_error("scheduler.interval", interval, "choose 'step' or 'epoch'")
         if not isinstance(frequency, int) or frequency < 1:
             raise config_error("scheduler.frequency", frequency, "must be a positive integer")
         warmup = options.get("warmup", 0)
-        if isinstance(warmup, bool) or not isinstance(warmup, (int, float)) or warmup < 0 or (isinstance(warmup, float) and warmup >= 1):
+        if (
+            isinstance(warmup, bool)
+            or not isinstance(warmup, (int, float))
+            or warmup < 0
+            or (isinstance(warmup, float) and warmup >= 1)
+        ):
             raise config_error("scheduler.warmup", warmup, "a fraction of the run in [0, 1) or a whole number of steps")
         if not 0 <= options.get("warmup_start_factor", 0.0) <= 1:
             raise config_error("scheduler.warmup_start_factor", options["warmup_start_factor"], "must be in [0, 1]")
         if options.get("min_lr", 0.0) < 0:
             raise config_error("scheduler.min_lr", options["min_lr"], "must be >= 0")
         if name == "step" and not (options.get("step_size") or options.get("milestones")):
-            raise ConfigError("scheduler=step: set scheduler.step_size (epochs) or scheduler.milestones (a list of epochs)")
+            raise ConfigError(
+                "scheduler=step: set scheduler.step_size (epochs) or scheduler.milestones (a list of epochs)"
+            )
         self.name, self.kind = name, kind
         self.interval = interval or kind.interval
         self.frequency = frequency
@@ -120,7 +137,9 @@ def _warmup_ticks(spec: SchedulerSpec, ticks: float) -> int:
     if isinstance(warmup, float):
         warmup = round(warmup * ticks)
     if warmup and warmup >= ticks:
-        raise config_error("scheduler.warmup", spec.options["warmup"], f"longer than the run's {ticks:g} {spec.interval}s")
+        raise config_error(
+            "scheduler.warmup", spec.options["warmup"], f"longer than the run's {ticks:g} {spec.interval}s"
+        )
     return int(warmup)
 
 
@@ -151,6 +170,13 @@ def _lambda(optimizer: torch.optim.Optimizer, spec: SchedulerSpec, run: RunLengt
 def _onecycle(optimizer: torch.optim.Optimizer, spec: SchedulerSpec, ticks: float) -> LRScheduler:
     opts = dict(spec.options)
     peak = opts.pop("max_lr", None)
+    pct_start = opts.get("pct_start", 0.3)
+    if pct_start * ticks < 1:  # torch would warm up over a fraction of a step: a jump, not a ramp
+        raise config_error(
+            "scheduler.pct_start",
+            pct_start,
+            f"warms up over {pct_start * ticks:g} of the run's {ticks:g} steps; needs >= 1",
+        )
     max_lr = [g["lr"] if peak is None else peak * g.get("lr_mult", 1.0) for g in optimizer.param_groups]
     return OneCycleLR(optimizer, max_lr=max_lr, total_steps=int(ticks), **opts)
 
@@ -160,7 +186,8 @@ def build_scheduler(optimizer: torch.optim.Optimizer, spec: SchedulerSpec, run: 
     ticks = run.ticks(spec.interval, spec.frequency)
     if math.isinf(ticks) and _needs_total(spec):
         raise ConfigError(
-            f"scheduler={spec.name} needs a bounded run, but trainer.max_epochs=-1 and trainer.max_steps=-1: set one of them"
+            f"scheduler={spec.name} needs a bounded run, but trainer.max_epochs=-1 and trainer.max_steps=-1: "
+            "set one of them"
         )
     if spec.name == "onecycle":
         scheduler = _onecycle(optimizer, spec, ticks)

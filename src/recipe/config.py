@@ -1,0 +1,19 @@
+"""Compose the project's configs from Python (tests, benchmarks, notebooks) as the entry scripts do."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONF_DIR = PROJECT_ROOT / "conf"
+
+
+def compose_config(*overrides: str, config_name: str = "train") -> DictConfig:
+    """``conf/<config_name>.yaml`` with command-line style overrides, through Hydra's Compose API."""
+    os.environ.setdefault("PROJECT_ROOT", str(PROJECT_ROOT))
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose(config_name, overrides=list(overrides))

@@ -1,0 +1,148 @@
+"""The common part of every data module here: splits held as tensors, standardized, served in batches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import lightning as L
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from recipe.data.batched import BatchedTensorDataset, keep_batch
+from recipe.errors import config_error
+
+
+@dataclass
+class Splits:
+    """Inputs and integer labels of the train, validation and test splits."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def split_off(x: np.ndarray, y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, ...]:
+    """``x_kept, x_held, y_kept, y_held``: ``fraction`` of the samples held out, keeping class proportions
+    (unless a class has a single sample), reproducibly for ``seed``."""
+    stratify = y if np.unique(y, return_counts=True)[1].min() >= 2 else None
+    return tuple(train_test_split(x, y, test_size=fraction, stratify=stratify, random_state=seed))
+
+
+def stratified_splits(x: np.ndarray, y: np.ndarray, val_fraction: float, test_fraction: float, seed: int) -> Splits:
+    """Split once into train / val / test, keeping class proportions, reproducibly for ``seed``."""
+    x_rest, x_test, y_rest, y_test = split_off(x, y, test_fraction, seed)
+    return with_validation(x_rest, y_rest, x_test, y_test, val_fraction / (1.0 - test_fraction), seed)
+
+
+def with_validation(
+    x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, val_fraction: float, seed: int
+) -> Splits:
+    """Splits with a given test set, the validation set carved out of ``x, y`` (``val_fraction`` of them)."""
+    x_train, x_val, y_train, y_val = split_off(x, y, val_fraction, seed)
+    return Splits(x_train, y_train, x_val, y_val, x_test, y_test)
+
+
+def check_fractions(val_fraction: float, test_fraction: float | None = None) -> None:
+    """Raise a ``ConfigError`` unless each fraction is in (0, 1) and together they leave samples to train on."""
+    for key, value in (("data.val_fraction", val_fraction), ("data.test_fraction", test_fraction)):
+        if value is not None and not 0 < value < 1:
+            raise config_error(key, value, "must be in (0, 1)")
+    if test_fraction is not None and val_fraction + test_fraction >= 1:
+        raise config_error("data.val_fraction", val_fraction, f"plus data.test_fraction={test_fraction} must be < 1")
+
+
+class ArrayDataModule(L.LightningDataModule):
+    """Loads arrays once (``load_splits``, per subclass), standardizes with train statistics, keeps tensors.
+
+    Args:
+        batch_size: the global batch; each of the ``world_size`` processes loads ``batch_size // world_size``.
+        num_workers: DataLoader workers (0 is fastest for in-memory tensors).
+        standardize: subtract the train mean and divide by the train std, per feature.
+        seed: seed of the splits.
+        augment: a module applied to training batches only (e.g. ``RandomShift``), after transfer to the device.
+    """
+
+    def __init__(
+        self,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        standardize: bool = True,
+        seed: int = 0,
+        augment: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.augment = augment
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise config_error("data.batch_size", batch_size, "must be a positive integer")
+        if num_workers < 0:
+            raise config_error("data.num_workers", num_workers, "must be >= 0")
+        self.batch_size, self.num_workers, self.standardize, self.seed = batch_size, num_workers, standardize, seed
+        self.datasets: dict[str, TensorDataset] = {}
+
+    def load_splits(self) -> Splits:
+        """Return the raw splits; subclasses implement it."""
+        raise NotImplementedError
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one sample."""
+        self.setup()
+        return tuple(self.datasets["train"].tensors[0].shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes, from the labels of every split."""
+        self.setup()
+        return int(max(int(ds.tensors[1].max()) for ds in self.datasets.values()) + 1)
+
+    @property
+    def per_device_batch_size(self) -> int:
+        world = self.trainer.world_size if self.trainer is not None else 1
+        if self.batch_size < world:
+            raise config_error("data.batch_size", self.batch_size, f"must be at least the number of processes ({world})")
+        return self.batch_size // world
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        s = self.load_splits()
+        x_train = s.x_train.astype(np.float32)
+        if self.standardize:
+            mean, std = x_train.mean(axis=0), x_train.std(axis=0)
+            std = np.where(std < 1e-6, 1.0, std)
+        else:
+            mean, std = 0.0, 1.0
+        for split, x, y in (("train", s.x_train, s.y_train), ("val", s.x_val, s.y_val), ("test", s.x_test, s.y_test)):
+            features = torch.from_numpy(((x.astype(np.float32) - mean) / std).astype(np.float32))
+            self.datasets[split] = BatchedTensorDataset(features, torch.from_numpy(np.asarray(y, dtype=np.int64)))
+
+    def on_after_batch_transfer(self, batch: list[torch.Tensor], dataloader_idx: int) -> list[torch.Tensor]:
+        if self.augment is None or self.trainer is None or not self.trainer.training:
+            return batch
+        x, y = batch
+        return [self.augment(x), y]
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.per_device_batch_size,
+            shuffle=shuffle,
+            collate_fn=keep_batch,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)

@@ -1,0 +1,61 @@
+"""Make Lightning's DDP process launch work inside Hydra multirun jobs.
+
+Lightning's launcher (``strategy=ddp`` without torchrun or SLURM) starts processes 1..N-1 by re-running the
+command line with ``hydra.run.dir`` set to the parent's run folder. In a ``-m`` sweep that command line is
+the whole sweep: each child would run every job of the sweep itself (asking an Optuna sweeper for its own
+trials), write its logs to a second sweep folder stamped with its own start time, and the parent would
+start no new children for later jobs because the first job's launch left ``LOCAL_RANK`` in its
+environment. ``isolate_multirun_job`` fixes all three before each job's Trainer is built: children get this
+job's overrides only and this job's folder, and the previous job's launch is undone.
+Processes started by torchrun or SLURM (``LOCAL_RANK``/``SLURM_PROCID`` set from outside) are left alone:
+there every process runs the same sweep in step, as those launchers intend.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import torch.distributed as dist
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import read_write
+
+# What Lightning's launcher writes into the parent's environment; their values before any launch.
+LAUNCH_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
+_ENV_AT_IMPORT = {key: os.environ.get(key) for key in LAUNCH_ENV}
+# Hydra flags that choose the config and must reach the children; the rest of argv is the sweep.
+CONFIG_FLAGS = ("-cn", "--config-name", "-cp", "--config-path", "-cd", "--config-dir")
+
+
+def launched_externally() -> bool:
+    """Whether torchrun, SLURM or another launcher started this process (it must then not start others)."""
+    return _ENV_AT_IMPORT["LOCAL_RANK"] is not None or "SLURM_PROCID" in os.environ
+
+
+def single_job_argv(argv: list[str], overrides: list[str]) -> list[str]:
+    """``argv`` with ``-m`` and the sweep's overrides replaced by one job's ``overrides``."""
+    kept, args = [argv[0]], iter(argv[1:])
+    for arg in args:
+        if arg in CONFIG_FLAGS:
+            kept += [arg, next(args, "")]
+        elif arg.startswith(tuple(f"{flag}=" for flag in CONFIG_FLAGS)):
+            kept.append(arg)
+    return [*kept, *overrides]
+
+
+def isolate_multirun_job() -> None:
+    """Before a multirun job builds its Trainer: undo the last job's launch, point children at this job."""
+    if not HydraConfig.initialized() or launched_externally():
+        return
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return
+    for key, value in _ENV_AT_IMPORT.items():
+        if value is None:
+            os.environ.pop(key, None)
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()  # its other ranks were the previous job's children, now gone
+    sys.argv = single_job_argv(sys.argv, list(hydra_cfg.overrides.task))
+    with read_write(hydra_cfg):
+        hydra_cfg.run.dir = hydra_cfg.runtime.output_dir  # Lightning passes hydra.run.dir to its children

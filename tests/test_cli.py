@@ -1,0 +1,99 @@
+"""The entry scripts as a user runs them: train, the LR curves in TensorBoard, eval, and bad input."""
+
+import re
+from pathlib import Path
+
+import pytest
+from conftest import run_script
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+SHORT = ["trainer.max_epochs=4", "trainer.enable_progress_bar=false", "~callbacks.progress_bar"]
+
+
+def test_acc(output: str) -> float:
+    return float(re.search(r"test/acc\s*│\s*([0-9.]+)", output).group(1))
+
+
+test_acc.__test__ = False  # a helper, not a test
+
+
+@pytest.fixture(scope="module")
+def sgd_onecycle_run(tmp_path_factory) -> tuple[Path, str]:
+    run_dir = tmp_path_factory.mktemp("run")
+    args = ["optimizer=sgd", "scheduler=onecycle", "trainer.log_every_n_steps=1", *SHORT]
+    result = run_script("train.py", *args, run_dir=run_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir, result.stdout + result.stderr
+
+
+def test_train_prints_config_accuracy_and_where_outputs_went(sgd_onecycle_run):
+    run_dir, output = sgd_onecycle_run
+    assert "optimizer" in output and "name: sgd" in output  # the config tree
+    assert test_acc(output) > 0.8
+    assert f"Outputs: {run_dir.resolve()}" in output
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+
+
+def test_tensorboard_holds_per_step_lr_that_rises_then_falls_and_momentum(sgd_onecycle_run):
+    run_dir, _ = sgd_onecycle_run
+    events = EventAccumulator(str(run_dir / "tensorboard")).Reload()
+    lr_tags = [t for t in events.Tags()["scalars"] if t.startswith("lr/") and not t.endswith("momentum")]
+    assert lr_tags, events.Tags()["scalars"]
+    lrs = [e.value for e in events.Scalars(lr_tags[0])]
+    assert len(lrs) == 80  # one value per optimizer step: 20 batches per epoch, 4 epochs
+    assert lrs[0] == pytest.approx(0.1 / 25)  # OneCycle starts at max_lr / div_factor
+    peak = lrs.index(max(lrs))
+    assert 0 < peak < len(lrs) - 1
+    assert lrs[0] < max(lrs) and lrs[-1] < lrs[0]
+    assert max(lrs) == pytest.approx(0.1, rel=0.02)  # SGD's default lr is OneCycle's peak
+    momentum = [e.value for e in events.Scalars(lr_tags[0] + "-momentum")]
+    assert momentum[0] == pytest.approx(0.95) and min(momentum) == pytest.approx(0.85, abs=1e-3)
+    assert any(t.startswith("hp/") for t in events.Tags()["scalars"])
+
+
+def test_eval_reproduces_the_test_accuracy(sgd_onecycle_run, tmp_path):
+    run_dir, output = sgd_onecycle_run
+    best = next(p for p in (run_dir / "checkpoints").glob("*.ckpt") if p.name != "last.ckpt")
+    result = run_script("eval.py", f"ckpt_path={best}", "trainer.enable_progress_bar=false", run_dir=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert test_acc(result.stdout) == pytest.approx(test_acc(output), abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["optimizer.lr=-0.1"], "error: optimizer.lr=-0.1: must be a finite number > 0"),
+        (["scheduler.min_lr=0.5"], "error: scheduler.min_lr=0.5: must not exceed optimizer.lr=0.001"),
+        (
+            ["scheduler.warmup=1000", "trainer.max_epochs=2"],
+            "error: scheduler.warmup=1000: longer than the run's 40 steps",
+        ),
+        (["trainer.max_epochs=-1"], "error: scheduler=warmup_cosine needs a bounded run"),
+        (["scheduler=onecycle", "trainer.max_epochs=-1"], "error: scheduler=onecycle needs a bounded run"),
+        (["data.batch_size=0"], "error: data.batch_size=0: must be a positive integer"),
+    ],
+)
+def test_bad_input_gives_one_line_and_exit_2(tmp_path, overrides, message):
+    result = run_script("train.py", *SHORT, *overrides, run_dir=tmp_path)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [errors[0]] and errors[0].startswith(message), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_optimizer_lists_the_choices(tmp_path):
+    result = run_script("train.py", "optimizer=lamb", run_dir=tmp_path)
+    assert result.returncode != 0
+    assert "Could not find 'optimizer/lamb'" in result.stderr
+    assert all(name in result.stderr for name in ("adamw", "sgd", "rmsprop"))
+
+
+@pytest.mark.parametrize("content", [None, b"not a checkpoint", b"PK\x03\x04truncated"])
+def test_eval_rejects_missing_or_unreadable_checkpoints(tmp_path, content):
+    ckpt = tmp_path / "model.ckpt"
+    if content is not None:
+        ckpt.write_bytes(content)
+    result = run_script("eval.py", f"ckpt_path={ckpt}", run_dir=tmp_path / "run")
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: ckpt_path='{ckpt}'"), result.stderr[-2000:]

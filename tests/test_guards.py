@@ -1,0 +1,120 @@
+"""Guards: a NaN loss stops the run at once and keeps the last good checkpoint; BatchNorm on tiny batches
+warns; a OneCycle warmup shorter than one step is an error."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import lightning as L
+import pytest
+import torch
+
+from recipe.callbacks import BatchNormCheck, DivergenceGuard
+from recipe.errors import ConfigError, TrainingDiverged
+from recipe.tasks import run, train
+
+QUIET = [
+    "trainer.enable_progress_bar=false",
+    "trainer.num_sanity_val_steps=0",
+    "trainer.limit_train_batches=4",
+    "trainer.limit_val_batches=2",
+    "~callbacks.progress_bar",
+    "~callbacks.model_summary",
+    "logger=csv",
+    "scheduler=constant",
+]
+
+
+class PoisonAtEpoch(L.Callback):
+    """Fills the weights with NaN when ``epoch`` starts, so its first loss is NaN."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch == self.epoch:
+            with torch.no_grad():
+                for p in pl_module.parameters():
+                    p.fill_(math.nan)
+
+
+def test_nan_loss_stops_at_once_naming_step_and_lr_and_keeps_the_last_good_checkpoint(make_cfg, tmp_path):
+    cfg = make_cfg(
+        *QUIET,
+        "trainer.max_epochs=5",
+        "+callbacks.poison._target_=test_guards.PoisonAtEpoch",
+        "+callbacks.poison.epoch=2",
+    )
+    with pytest.raises(TrainingDiverged) as caught:
+        train(cfg)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "loss=nan at step 8 (epoch 2) with lr=0.001" in message  # 4 steps an epoch: epoch 2 starts at step 8
+    assert "optimizer.lr=0.0001 (LR / 10)" in message and "gradient_clip_val=1.0" in message and "bf16" in message
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    assert f"the last good checkpoint, {last}, is kept" in message
+    checkpoint = torch.load(last, map_location="cpu", weights_only=True)
+    assert checkpoint["global_step"] == 8 and checkpoint["epoch"] == 1  # saved after epoch 1, not at the NaN
+    assert all(torch.isfinite(w).all() for w in checkpoint["state_dict"].values())
+    assert "**Verdict: diverged** (training diverged: loss=nan at step 8" in (tmp_path / "report.md").read_text()
+
+
+def test_divergence_is_one_error_line_and_exit_code_1(make_cfg, capsys):
+    cfg = make_cfg(
+        *QUIET,
+        "trainer.max_epochs=2",
+        "+callbacks.poison._target_=test_guards.PoisonAtEpoch",
+        "+callbacks.poison.epoch=0",
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        run(train, cfg)
+    assert exit_info.value.code == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: training diverged: loss=nan at step 0")
+    assert "no checkpoint was written" in errors[0]
+
+
+def fit_start_warnings(make_cfg, *overrides: str) -> list[str]:
+    cfg = make_cfg(*QUIET, "+trainer.fast_dev_run=1", "test=false", *overrides)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(cfg)
+    return [str(w.message) for w in caught if "BatchNorm" in str(w.message)]
+
+
+def test_batch_norm_with_4_samples_per_step_warns(make_cfg):
+    (message,) = fit_start_warnings(make_cfg, "data.batch_size=4", "model.norm=batch")
+    assert message.startswith("BatchNorm with 4 samples per device per step (< 8)")
+    assert "model.norm=group or model.norm=layer" in message
+
+
+@pytest.mark.parametrize(
+    "overrides", [["data.batch_size=8", "model.norm=batch"], ["data.batch_size=4", "model.norm=none"]]
+)
+def test_no_warning_with_8_samples_or_without_batch_norm(make_cfg, overrides):
+    assert fit_start_warnings(make_cfg, *overrides) == []
+
+
+def test_onecycle_warmup_shorter_than_a_step_is_an_error(make_cfg, capsys):
+    cfg = make_cfg(
+        *QUIET, "scheduler=onecycle", "scheduler.pct_start=0.1", "trainer.max_epochs=1", "trainer.limit_train_batches=5"
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        run(train, cfg)
+    assert exit_info.value.code == 2
+    assert (
+        "error: scheduler.pct_start=0.1: warms up over 0.5 of the run's 5 steps; needs >= 1" in capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize(
+    "make, key",
+    [
+        (lambda: DivergenceGuard(check_every_n_steps=0), "check_every_n_steps"),
+        (lambda: BatchNormCheck(min_samples=0), "min_samples"),
+    ],
+)
+def test_guard_settings_are_checked(make, key):
+    with pytest.raises(ConfigError, match=key):
+        make()

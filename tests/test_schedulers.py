@@ -1,0 +1,124 @@
+"""Schedulers as the optimizer sees them: the LR in the param groups after k steps, and bad specs."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from recipe.errors import ConfigError
+from recipe.optim import OptimizerSpec, SchedulerSpec, build_optimizer, build_scheduler
+from recipe.optim.schedulers import RunLength
+
+
+def lrs_seen(scheduler_cfg: dict, steps: int, spec: OptimizerSpec | None = None) -> list[float]:
+    """LR of the first group used at each optimizer step, stepping the scheduler as Lightning would."""
+    model = nn.Linear(3, 2)
+    optimizer = build_optimizer(model, spec or OptimizerSpec("sgd", lr=0.1, momentum=0.9))
+    config = build_scheduler(optimizer, SchedulerSpec(**scheduler_cfg), RunLength(float(steps), steps_per_epoch=10.0))
+    seen = []
+    for _ in range(steps):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        config["scheduler"].step()
+    return seen
+
+
+def test_warmup_cosine_as_seen_by_the_optimizer():
+    lrs = lrs_seen({"name": "warmup_cosine", "warmup": 0.1, "min_lr": 1e-4}, steps=100)
+    assert lrs[0] == 0.0
+    assert lrs[5] == pytest.approx(0.05)
+    assert lrs[10] == pytest.approx(0.1)
+    assert lrs[99] == pytest.approx(1e-4)
+    assert max(lrs) == pytest.approx(0.1)
+
+
+def test_warmup_in_whole_steps():
+    lrs = lrs_seen({"name": "constant", "warmup": 4}, steps=10)
+    assert lrs[:6] == pytest.approx([0.0, 0.025, 0.05, 0.075, 0.1, 0.1])
+
+
+def test_onecycle_peaks_at_optimizer_lr_and_cycles_momentum():
+    model = nn.Linear(3, 2)
+    optimizer = build_optimizer(model, OptimizerSpec("sgd", lr=0.2, momentum=0.9))
+    spec = SchedulerSpec("onecycle", pct_start=0.3, div_factor=25.0, final_div_factor=1e4)
+    config = build_scheduler(optimizer, spec, RunLength(100.0, 10.0))
+    lrs, moms = [], []
+    for _ in range(100):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        moms.append(optimizer.param_groups[0]["momentum"])
+        optimizer.step()
+        config["scheduler"].step()
+    assert lrs[0] == pytest.approx(0.2 / 25)
+    assert max(lrs) == pytest.approx(0.2)
+    assert lrs.index(max(lrs)) == pytest.approx(30, abs=1)
+    assert lrs[-1] == pytest.approx(0.2 / 25 / 1e4, rel=1e-3)
+    assert moms[0] == pytest.approx(0.95) and min(moms) == pytest.approx(0.85)
+    assert config["interval"] == "step"
+
+
+def test_step_drops_at_epoch_boundaries_only():
+    lrs = lrs_seen({"name": "step", "step_size": 2, "gamma": 0.5}, steps=50)  # 10 steps per epoch
+    assert set(lrs[:20]) == {0.1}
+    assert lrs[20:40] == pytest.approx([0.05] * 20)
+    assert lrs[40] == pytest.approx(0.025)
+
+
+def test_interval_and_monitor_follow_the_kind_and_can_be_overridden():
+    model = nn.Linear(3, 2)
+    optimizer = build_optimizer(model, OptimizerSpec("adamw", lr=1e-3))
+    plateau = build_scheduler(optimizer, SchedulerSpec("plateau", factor=0.5, patience=2), RunLength(math.inf, 10.0))
+    assert isinstance(plateau["scheduler"], torch.optim.lr_scheduler.ReduceLROnPlateau)
+    assert (plateau["interval"], plateau["monitor"]) == ("epoch", "val/loss")
+    cosine = build_scheduler(optimizer, SchedulerSpec("cosine", interval="epoch", frequency=2), RunLength(100.0, 10.0))
+    assert (cosine["interval"], cosine["frequency"]) == ("epoch", 2)
+    assert cosine["scheduler"].lr_lambdas[0].total == 5  # 10 epochs, stepped every 2
+
+
+def test_param_group_multipliers_keep_their_ratio_through_the_schedule():
+    model = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 2))
+    spec = OptimizerSpec("adamw", lr=1e-2, param_groups=[{"match": "0", "lr_mult": 0.1}])
+    optimizer = build_optimizer(model, spec)
+    sched = build_scheduler(optimizer, SchedulerSpec("onecycle"), RunLength(20.0, 10.0))["scheduler"]
+    for _ in range(7):
+        optimizer.step()
+        sched.step()
+    by_name = {g["name"]: g["lr"] for g in optimizer.param_groups}
+    assert by_name["0/decay"] == pytest.approx(0.1 * by_name["default/decay"])
+
+
+@pytest.mark.parametrize(
+    "cfg, run, message",
+    [
+        ({"name": "warmup_cosine"}, RunLength(math.inf, 10.0), "needs a bounded run"),
+        ({"name": "onecycle"}, RunLength(math.inf, 10.0), "needs a bounded run"),
+        ({"name": "constant", "warmup": 0.1}, RunLength(math.inf, 10.0), "needs a bounded run"),
+        (
+            {"name": "warmup_cosine", "warmup": 200},
+            RunLength(100.0, 10.0),
+            "scheduler.warmup=200: longer than the run",
+        ),
+        ({"name": "cosine", "min_lr": 0.5}, RunLength(100.0, 10.0), "scheduler.min_lr=0.5: must not exceed"),
+    ],
+)
+def test_build_time_errors(cfg, run, message):
+    optimizer = build_optimizer(nn.Linear(2, 2), OptimizerSpec("sgd", lr=0.1))
+    with pytest.raises(ConfigError, match=message):
+        build_scheduler(optimizer, SchedulerSpec(**cfg), run)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"name": "exponential"}, "scheduler.name='exponential': choose one of"),
+        ({"name": "cosine", "warmup": 1.5}, "scheduler.warmup=1.5: a fraction"),
+        ({"name": "cosine", "warmup": -3}, "scheduler.warmup=-3"),
+        ({"name": "cosine", "gamma": 0.1}, "scheduler.gamma=0.1: not an option of scheduler=cosine"),
+        ({"name": "step"}, "scheduler.step_size"),
+        ({"name": "cosine", "interval": "batch"}, "scheduler.interval='batch'"),
+        ({"name": "plateau", "patience": 2, "warmup": 3}, "scheduler.warmup=3: not an option"),
+    ],
+)
+def test_spec_errors_name_key_value_and_allowed(kwargs, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        SchedulerSpec(**kwargs)

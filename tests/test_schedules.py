@@ -1,0 +1,67 @@
+"""The LR multipliers against their formulas, without training."""
+
+import math
+
+import pytest
+import torch
+
+from recipe.optim.schedules import Schedule, cosine_decay, linear_warmup, step_decay
+
+
+def test_linear_warmup_endpoints_and_middle():
+    assert linear_warmup(0, 10, 0.0) == 0.0
+    assert linear_warmup(5, 10, 0.0) == pytest.approx(0.5)
+    assert linear_warmup(5, 10, 0.2) == pytest.approx(0.2 + 0.8 * 0.5)
+    assert linear_warmup(10, 10, 0.0) == 1.0
+    assert linear_warmup(3, 0, 0.0) == 1.0
+
+
+def test_cosine_decay_formula():
+    assert cosine_decay(0.0, 0.01) == pytest.approx(1.0)
+    assert cosine_decay(0.5, 0.01) == pytest.approx(0.01 + 0.99 * 0.5)
+    assert cosine_decay(1.0, 0.01) == pytest.approx(0.01)
+    assert cosine_decay(0.25, 0.0) == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)))
+
+
+def test_warmup_cosine_at_start_end_of_warmup_middle_and_last_step():
+    total, warmup, min_ratio = 101, 10, 0.001
+    s = Schedule("cosine", total=total, warmup=warmup, min_ratio=min_ratio)
+    assert s(0) == 0.0
+    assert s(5) == pytest.approx(0.5)
+    assert s(warmup) == pytest.approx(1.0)
+    middle = warmup + (total - 1 - warmup) / 2
+    assert s(int(middle)) == pytest.approx(cosine_decay((int(middle) - warmup) / (total - 1 - warmup), min_ratio))
+    assert s(total - 1) == pytest.approx(min_ratio)
+    assert all(s(k) >= s(k + 1) for k in range(warmup, total - 1))
+
+
+@pytest.mark.parametrize("step_size, milestones", [(3, ()), (None, (2, 5))])
+def test_step_decay_matches_torch_steplr_stepped_per_epoch(step_size, milestones):
+    param = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.SGD([param], lr=1.0)
+    torch_sched = (
+        torch.optim.lr_scheduler.MultiStepLR(opt, list(milestones), gamma=0.5)
+        if milestones
+        else torch.optim.lr_scheduler.StepLR(opt, step_size, gamma=0.5)
+    )
+    steps_per_epoch = 7
+    ours = Schedule(
+        "step",
+        total=math.inf,
+        gamma=0.5,
+        step_size=step_size,
+        milestones=milestones,
+        ticks_per_epoch=steps_per_epoch,
+    )
+    for epoch in range(9):
+        for k in range(epoch * steps_per_epoch, (epoch + 1) * steps_per_epoch):
+            assert ours(k) == pytest.approx(opt.param_groups[0]["lr"]), (epoch, k)
+        opt.step()
+        torch_sched.step()
+    assert step_decay(6, 0.1, 3, ()) == pytest.approx(0.01)
+
+
+def test_constant_with_warmup_and_unbounded_run():
+    s = Schedule("constant", total=math.inf, warmup=4, start_factor=0.25)
+    assert [s(k) for k in range(6)] == pytest.approx([0.25, 0.4375, 0.625, 0.8125, 1.0, 1.0])
+    assert s(10**9) == 1.0

@@ -1,0 +1,63 @@
+"""Training through ``recipe.tasks.train`` with composed configs: every optimizer x scheduler pair, and
+the run length flowing from the Trainer into the schedule."""
+
+import itertools
+from pathlib import Path
+
+import lightning as L
+import pytest
+from conftest import FAST, ROOT
+
+from recipe.tasks import build, train
+
+OPTIMIZERS = sorted(p.stem for p in (ROOT / "conf/optimizer").glob("*.yaml"))
+SCHEDULERS = sorted(p.stem for p in (ROOT / "conf/scheduler").glob("*.yaml"))
+
+
+def test_config_groups_hold_the_documented_options():
+    assert OPTIMIZERS == ["adam", "adamw", "rmsprop", "sgd"]
+    assert SCHEDULERS == ["constant", "cosine", "onecycle", "plateau", "step", "warmup_cosine"]
+
+
+@pytest.mark.parametrize("optimizer, scheduler", list(itertools.product(OPTIMIZERS, SCHEDULERS)))
+def test_every_optimizer_scheduler_pair_trains(make_cfg, optimizer, scheduler):
+    cfg = make_cfg(f"optimizer={optimizer}", f"scheduler={scheduler}", *FAST, "logger=csv", "test=false")
+    metrics = train(cfg)
+    assert metrics["train/loss"] > 0 and 0 <= metrics["val/acc"] <= 1
+
+
+class RecordLR(L.Callback):
+    def __init__(self) -> None:
+        self.lrs: list[float] = []
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        self.lrs.append(optimizer.param_groups[0]["lr"])
+
+
+def test_total_steps_follow_epochs_and_accumulation(make_cfg):
+    cfg = make_cfg("scheduler.min_lr=1e-5", "scheduler.warmup=2", *FAST, "trainer.max_epochs=3")
+    datamodule, module = build(cfg)
+    recorder = RecordLR()
+    trainer = L.Trainer(
+        max_epochs=3,
+        limit_train_batches=4,
+        limit_val_batches=1,
+        accumulate_grad_batches=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[recorder],
+    )
+    trainer.fit(module, datamodule=datamodule)
+    assert trainer.estimated_stepping_batches == 6
+    assert len(recorder.lrs) == 6
+    assert recorder.lrs[0] == 0.0 and recorder.lrs[2] == pytest.approx(1e-3)
+    assert recorder.lrs[-1] == pytest.approx(1e-5)
+
+
+def test_checkpoint_and_tensorboard_land_in_the_run_folder(make_cfg, tmp_path: Path):
+    metrics = train(make_cfg(*FAST))
+    assert {"val/acc_best", "test/acc", "test/loss", "train/acc"} <= set(metrics)
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
