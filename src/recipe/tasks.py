@@ -10,6 +10,7 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
@@ -139,12 +140,11 @@ def run(task: Callable[[DictConfig], Metrics], cfg: DictConfig) -> float | None:
     output_dir = HydraConfig.get().runtime.output_dir if HydraConfig.initialized() else None
     try:
         return _optimized_value(task(cfg), cfg.get("optimized_metric"))
-    except ConfigError as err:
+    except (ConfigError, TrainingDiverged) as err:
         print_error(str(err))
-        raise SystemExit(2) from None
-    except TrainingDiverged as err:
-        print_error(str(err))
-        raise SystemExit(1) from None
+        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # a sweep records the job as failed and goes on to the next one
+        raise SystemExit(2 if isinstance(err, ConfigError) else 1) from None
     finally:
         if output_dir:
             rank_zero_info(f"Outputs: {Path(output_dir).resolve()}")

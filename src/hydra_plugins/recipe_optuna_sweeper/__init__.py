@@ -1,0 +1,1 @@
+"""A Hydra sweeper running an Optuna study (``hydra/sweeper=optuna``): prunes, resumes, shares storage."""

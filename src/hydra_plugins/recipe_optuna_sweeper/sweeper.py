@@ -1,0 +1,170 @@
+"""The Optuna sweeper: asks Optuna for a trial, runs it as a Hydra job, tells Optuna how it ended."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+from optuna.trial import TrialState
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from recipe.errors import ConfigError, TrainingDiverged, config_error
+from recipe.sweeps import SearchSpace, active_trial, write_report
+from recipe.sweeps.report import OUTPUT_DIR_ATTR, OVERRIDES_ATTR, train_command
+
+log = logging.getLogger(__name__)
+
+
+def open_storage(url: str | None) -> optuna.storages.BaseStorage | None:
+    """Optuna storage at ``url`` (``None``: in memory); a SQLite file gets its folder and a lock timeout."""
+    if url is None:
+        return None
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return optuna.storages.RDBStorage(url)
+    if parsed.database:
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    # Two processes on one file wait for each other's write lock instead of failing at once.
+    engine_kwargs = {"connect_args": {"timeout": 60}}
+    for attempt in range(3):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        except (IntegrityError, OperationalError):  # another process is creating the new file's tables
+            if attempt == 2:
+                raise
+            time.sleep(1.0)
+    raise AssertionError("unreachable")
+
+
+class OptunaSweeper(Sweeper):
+    """Run ``n_trials`` trials of an Optuna study, one Hydra job each, in this process.
+
+    Args:
+        direction: ``maximize`` or ``minimize`` the value the task returns (its ``optimized_metric``).
+        study_name: trials stored under this name in ``storage`` form one study.
+        storage: a database URL (``sqlite:///path.db``, ``postgresql://...``), or ``None`` for memory.
+        n_trials: the study's total number of trials, in any state; running again adds only the missing ones.
+        sampler: an Optuna sampler (instantiated by Hydra from ``hydra/sweeper/sampler``).
+        pruner: an Optuna pruner (instantiated by Hydra from ``hydra/sweeper/pruner``).
+        params: the search space, ``key: grammar`` (see ``recipe.sweeps.space``).
+        enqueue_trials: parameter sets to run first (each once per study).
+    """
+
+    def __init__(
+        self,
+        direction: str,
+        study_name: str | None,
+        storage: str | None,
+        n_trials: int,
+        sampler: optuna.samplers.BaseSampler | None = None,
+        pruner: optuna.pruners.BasePruner | None = None,
+        params: Mapping[str, Any] | None = None,
+        enqueue_trials: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        if direction not in ("maximize", "minimize"):
+            raise config_error("hydra.sweeper.direction", direction, "maximize or minimize")
+        if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
+            raise config_error("hydra.sweeper.n_trials", n_trials, "a positive integer")
+        self.direction, self.study_name, self.storage = direction, study_name, storage
+        self.n_trials, self.sampler, self.pruner = n_trials, sampler, pruner
+        self.params = dict(params or {})
+        self.enqueue_trials = [dict(p) for p in enqueue_trials]
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        launcher = str(config.hydra.launcher.get("_target_"))
+        if not launcher.endswith(".BasicLauncher"):
+            raise config_error(
+                "hydra/launcher",
+                launcher,
+                "the basic launcher only: trials run in this process; to run trials in parallel, "
+                "start the same search several times on one storage",
+            )
+        self.config, self.hydra_context = config, hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def sweep(self, arguments: list[str]) -> optuna.Study:
+        assert self.config is not None
+        space = SearchSpace.parse(self.params, arguments)
+        self.validate_batch_is_legal(space.corners())
+        study = optuna.create_study(
+            storage=open_storage(self.storage),
+            sampler=self.sampler,
+            pruner=self.pruner,
+            study_name=self.study_name,
+            direction=self.direction,
+            load_if_exists=True,
+        )
+        for params in self.enqueue_trials:
+            study.enqueue_trial(params, skip_if_exists=True)
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        log.info(f"Study {study.study_name!r} in {self.storage}: {_started(study)} of {self.n_trials} trials")
+        while _started(study) < self.n_trials:
+            self._run_trial(study, space)
+        metric = str(self.config.get("optimized_metric"))
+        report = write_report(study, sweep_dir, metric)
+        log.info(f"Report: {', '.join(str(p) for p in report.files)}")
+        if report.best_command:
+            log.info(f"Best {metric}={study.best_value:.4f} (trial {study.best_trial.number}); train it with:")
+            log.info(report.best_command)
+        else:
+            log.warning("No trial completed.")
+        return study
+
+    def _run_trial(self, study: optuna.Study, space: SearchSpace) -> None:
+        trial = study.ask(space.distributions)
+        overrides = space.overrides(trial.params)
+        trial.set_user_attr(OVERRIDES_ATTR, overrides)
+        try:
+            with active_trial(trial) as active:
+                [job] = self.launcher.launch([overrides], initial_job_idx=trial.number)
+        except BaseException:  # Ctrl-C or a config that does not compose: leave no trial RUNNING
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        trial.set_user_attr(OUTPUT_DIR_ATTR, str(job.hydra_cfg.hydra.runtime.output_dir))
+        state, value, why = _outcome(job, active.pruned)
+        frozen = study.tell(trial, value, state=state)
+        if state == TrialState.COMPLETE:
+            best = study.best_trial
+            log.info(f"Trial {trial.number} complete: {value:.4f} (best {best.value:.4f}, trial {best.number})")
+        elif state == TrialState.PRUNED:
+            log.info(f"Trial {trial.number} pruned: {why}")
+        else:
+            log.warning(f"Trial {trial.number} failed: {why}; rerun it alone with: {train_command(frozen)}")
+
+
+def _started(study: optuna.Study) -> int:
+    """Trials run or running, in this process or another; enqueued ones wait to be asked for."""
+    return sum(t.state != TrialState.WAITING for t in study.get_trials(deepcopy=False))
+
+
+def _outcome(job: JobReturn, pruned: str | None) -> tuple[TrialState, float | None, str]:
+    """The state and value Optuna records for a finished job, and why when it did not complete."""
+    if pruned:
+        return TrialState.PRUNED, None, pruned
+    try:
+        value = job.return_value  # re-raises the job's exception when it failed
+    except (ConfigError, TrainingDiverged) as err:  # already reported in one line by recipe.tasks.run
+        return TrialState.FAIL, None, str(err)
+    except Exception as err:
+        log.error("The trial raised:", exc_info=err)
+        return TrialState.FAIL, None, f"{type(err).__name__}: {err}"
+    if value is None or not math.isfinite(value):
+        return TrialState.FAIL, None, f"returned {value}, not a finite optimized_metric"
+    return TrialState.COMPLETE, float(value), ""

@@ -1,0 +1,114 @@
+"""What a finished search leaves in its sweep folder: the trial table, the best run's command, two plots."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import shlex
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from optuna.visualization import matplotlib as optuna_plots
+
+log = logging.getLogger(__name__)
+
+OVERRIDES_ATTR = "overrides"  # user attribute: the trial's command-line overrides
+OUTPUT_DIR_ATTR = "output_dir"  # user attribute: the trial's run folder
+
+
+@dataclass
+class Report:
+    """Where the report went, and the best trial as a command (``None`` when no trial completed)."""
+
+    files: list[Path]
+    best_command: str | None
+
+
+def train_command(trial: FrozenTrial) -> str:
+    """The ``python src/train.py ...`` line that trains ``trial``'s configuration again."""
+    return shlex.join(["python", "src/train.py", *trial.user_attrs.get(OVERRIDES_ATTR, [])])
+
+
+def trial_rows(study: optuna.Study, metric: str) -> list[dict[str, Any]]:
+    """One row per trial: number, state, ``metric``'s value, duration, epochs reported, each parameter."""
+    trials = study.get_trials(deepcopy=False)
+    names = sorted({name for trial in trials for name in trial.params})
+    rows = []
+    for trial in trials:
+        duration = trial.duration.total_seconds() if trial.duration else None
+        rows.append(
+            {
+                "number": trial.number,
+                "state": trial.state.name,
+                metric: trial.value,
+                "duration_s": None if duration is None else round(duration, 1),
+                "epochs": len(trial.intermediate_values),
+                **{name: trial.params.get(name) for name in names},
+                OUTPUT_DIR_ATTR: trial.user_attrs.get(OUTPUT_DIR_ATTR),
+            }
+        )
+    return rows
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """A GitHub Markdown table of ``rows`` (all with the same keys).
+
+    Hand-written: pandas' ``to_markdown`` would add pandas and tabulate as dependencies for twenty lines.
+    """
+    header = list(rows[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(row[key]) for key in header) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _save_plot(plot: Any, path: Path) -> Path | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            axes = plot()
+    except (ValueError, RuntimeError) as err:  # e.g. importances need two finished trials
+        log.info(f"No {path.name}: {err}")
+        return None
+    axes.figure.savefig(path, bbox_inches="tight", dpi=120)
+    plt.close(axes.figure)
+    return path
+
+
+def write_report(study: optuna.Study, directory: Path, metric: str) -> Report:
+    """Write ``trials.csv``, ``trials.md``, ``optimization_history.png`` and ``param_importances.png``.
+
+    Args:
+        study: the study, all trials of it (also those of earlier or parallel runs of the search).
+        directory: the sweep folder.
+        metric: the name of the optimized value, for the table header.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    files: list[Path] = []
+    rows = trial_rows(study, metric)
+    if rows:
+        with open(directory / "trials.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        (directory / "trials.md").write_text(markdown_table(rows))
+        files += [directory / "trials.csv", directory / "trials.md"]
+    plots = {
+        "optimization_history.png": lambda: optuna_plots.plot_optimization_history(study, target_name=metric),
+        "param_importances.png": lambda: optuna_plots.plot_param_importances(
+            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0), target_name=metric
+        ),
+    }
+    files += [p for name, plot in plots.items() if (p := _save_plot(plot, directory / name))]
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return Report(files, train_command(study.best_trial) if complete else None)
