@@ -8,7 +8,7 @@ from omegaconf import DictConfig
 
 os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parents[1]))
 
-from recipe.tasks import evaluate, run
+from recipe.tasks import evaluate, run  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="eval")

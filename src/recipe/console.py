@@ -22,9 +22,7 @@ def print_config_tree(cfg: DictConfig, skip: Sequence[str] = ("hydra", "paths"))
     for key in keys:
         value = cfg[key]
         text = OmegaConf.to_yaml(value, resolve=True) if isinstance(value, DictConfig) else str(value)
-        tree.add(key, style="yellow").add(
-            rich.syntax.Syntax(text.rstrip(), "yaml", background_color="default")
-        )
+        tree.add(key, style="yellow").add(rich.syntax.Syntax(text.rstrip(), "yaml", background_color="default"))
     rich.print(tree)
 
 

@@ -28,8 +28,4 @@ def instantiate_all(section: DictConfig | None) -> list[Any]:
     """Every entry of a ``callbacks`` or ``logger`` section that has a ``_target_`` (``null`` entries are off)."""
     if not section:
         return []
-    return [
-        instantiate(entry)
-        for entry in section.values()
-        if isinstance(entry, DictConfig) and "_target_" in entry
-    ]
+    return [instantiate(entry) for entry in section.values() if isinstance(entry, DictConfig) and "_target_" in entry]

@@ -50,16 +50,12 @@ class Classifier(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
-    def _shared_step(
-        self, batch: tuple[torch.Tensor, torch.Tensor], stage: str, accuracy: MulticlassAccuracy
-    ) -> torch.Tensor:
+    def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str, accuracy: MulticlassAccuracy) -> torch.Tensor:
         x, y = batch
         logits = self.net(x)
         loss = self.criterion(logits, y)
         accuracy.update(logits, y)
-        self.log(
-            f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=stage != "train"
-        )
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=stage != "train")
         self.log(f"{stage}/acc", accuracy, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
@@ -83,9 +79,7 @@ class Classifier(L.LightningModule):
         datamodule = getattr(self.trainer, "datamodule", None)
         if datamodule is None or not hasattr(datamodule, "per_device_batch_size"):
             return None
-        return (
-            datamodule.per_device_batch_size * self.trainer.world_size * self.trainer.accumulate_grad_batches
-        )
+        return datamodule.per_device_batch_size * self.trainer.world_size * self.trainer.accumulate_grad_batches
 
     def configure_optimizers(self) -> Any:
         if self.optimizer_spec is None:

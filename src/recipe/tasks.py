@@ -65,10 +65,7 @@ def train(cfg: DictConfig) -> Metrics:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule, module = build(cfg)
-    callbacks = [
-        *instantiate_all(cfg.get("callbacks")),
-        StoreRunConfig(OmegaConf.to_container(cfg, resolve=True)),
-    ]
+    callbacks = [*instantiate_all(cfg.get("callbacks")), StoreRunConfig(OmegaConf.to_container(cfg, resolve=True))]
     loggers = instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
@@ -76,9 +73,7 @@ def train(cfg: DictConfig) -> Metrics:
     if cfg.get("test"):
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         if not best:
-            rank_zero_info(
-                "No best checkpoint (checkpointing off or fast_dev_run): testing the current weights."
-            )
+            rank_zero_info("No best checkpoint (checkpointing off or fast_dev_run): testing the current weights.")
         trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
         metrics.update(_metrics(trainer))
     log_hparams(loggers, cfg, metrics)
@@ -89,18 +84,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """A checkpoint written by ``train``, loaded without running pickled code (``weights_only``)."""
     path = Path(path)
     if not path.is_file():
-        raise config_error(
-            "ckpt_path", str(path), "no such file; pass a .ckpt from a run's checkpoints/ folder"
-        )
+        raise config_error("ckpt_path", str(path), "no such file; pass a .ckpt from a run's checkpoints/ folder")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for truncated or foreign files
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise config_error("ckpt_path", str(path), f"not a readable checkpoint ({reason})") from None
     if not isinstance(checkpoint, dict) or CHECKPOINT_KEY not in checkpoint or "state_dict" not in checkpoint:
-        raise config_error(
-            "ckpt_path", str(path), "not a checkpoint written by src/train.py (no run config inside)"
-        )
+        raise config_error("ckpt_path", str(path), "not a checkpoint written by src/train.py (no run config inside)")
     return checkpoint
 
 

@@ -58,9 +58,7 @@ class OptimizerSpec:
         if weight_decay < 0:
             raise config_error("optimizer.weight_decay", weight_decay, "must be >= 0")
         if lr_scaling not in (None, *LR_SCALING):
-            raise config_error(
-                "optimizer.lr_scaling", lr_scaling, f"choose null or one of {list(LR_SCALING)}"
-            )
+            raise config_error("optimizer.lr_scaling", lr_scaling, f"choose null or one of {list(LR_SCALING)}")
         if base_batch_size < 1:
             raise config_error("optimizer.base_batch_size", base_batch_size, "must be a positive integer")
         self.cls = OPTIMIZERS[name]
@@ -68,26 +66,14 @@ class OptimizerSpec:
         if unknown:
             key = sorted(unknown)[0]
             allowed = sorted(_torch_args(self.cls))
-            raise config_error(
-                f"optimizer.{key}",
-                torch_kwargs[key],
-                f"not an argument of {self.cls.__name__}; allowed: {allowed}",
-            )
+            raise config_error(f"optimizer.{key}", torch_kwargs[key], f"not an argument of {self.cls.__name__}; allowed: {allowed}")
         self.name, self.lr, self.weight_decay = name, float(lr), float(weight_decay)
         self.exclude_bias_and_norm = exclude_bias_and_norm
         self.param_groups = [dict(g) for g in param_groups]
         self.lr_scaling, self.base_batch_size = lr_scaling, base_batch_size
-        self.torch_kwargs = {
-            k: (tuple(v) if isinstance(v, Sequence) and not isinstance(v, str) else v)
-            for k, v in torch_kwargs.items()
-        }
+        self.torch_kwargs = {k: (tuple(v) if isinstance(v, Sequence) and not isinstance(v, str) else v) for k, v in torch_kwargs.items()}
         try:  # let torch judge the values it owns (momentum < 0, nesterov without momentum, ...)
-            self.cls(
-                [torch.zeros(1, requires_grad=True)],
-                lr=self.lr,
-                weight_decay=self.weight_decay,
-                **self.torch_kwargs,
-            )
+            self.cls([torch.zeros(1, requires_grad=True)], lr=self.lr, weight_decay=self.weight_decay, **self.torch_kwargs)
         except (ValueError, TypeError, RuntimeError) as err:
             raise ConfigError(f"optimizer ({name}): {err}") from None
 
@@ -99,9 +85,7 @@ class OptimizerSpec:
         return self.lr * (ratio if self.lr_scaling == "linear" else math.sqrt(ratio))
 
     def __repr__(self) -> str:
-        return (
-            f"OptimizerSpec({self.name}, lr={self.lr}, weight_decay={self.weight_decay}, {self.torch_kwargs})"
-        )
+        return f"OptimizerSpec({self.name}, lr={self.lr}, weight_decay={self.weight_decay}, {self.torch_kwargs})"
 
 
 def build_optimizer(

@@ -38,9 +38,7 @@ def _check_rule(i: int, rule: Mapping[str, Any]) -> tuple[list[str], float]:
     key = f"optimizer.param_groups[{i}]"
     unknown = set(rule) - GROUP_KEYS
     if unknown:
-        raise config_error(
-            f"{key}.{sorted(unknown)[0]}", rule[sorted(unknown)[0]], f"allowed keys: {sorted(GROUP_KEYS)}"
-        )
+        raise config_error(f"{key}.{sorted(unknown)[0]}", rule[sorted(unknown)[0]], f"allowed keys: {sorted(GROUP_KEYS)}")
     if "match" not in rule:
         raise ConfigError(f"{key}: needs a 'match' (a module name prefix or a glob such as 'backbone.*')")
     patterns = [rule["match"]] if isinstance(rule["match"], str) else list(rule["match"])
@@ -84,9 +82,7 @@ def split_param_groups(
         if count == 0:
             names = ", ".join(n for n, _ in list(model.named_parameters())[:4])
             raise config_error(
-                f"optimizer.param_groups[{i}].match",
-                rules[i]["match"],
-                f"matches no parameter (names look like: {names})",
+                f"optimizer.param_groups[{i}].match", rules[i]["match"], f"matches no parameter (names look like: {names})"
             )
 
     groups = []

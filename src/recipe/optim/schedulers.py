@@ -41,9 +41,7 @@ SCHEDULERS: dict[str, Kind] = {
     "cosine": Kind("step", frozenset({*_WARMUP, "min_lr"})),
     "step": Kind("step", frozenset({*_WARMUP, "step_size", "milestones", "gamma"})),
     "constant": Kind("step", frozenset(_WARMUP)),
-    "onecycle": Kind(
-        "step", frozenset(_torch_options(OneCycleLR, "total_steps", "epochs", "steps_per_epoch"))
-    ),
+    "onecycle": Kind("step", frozenset(_torch_options(OneCycleLR, "total_steps", "epochs", "steps_per_epoch"))),
     "plateau": Kind("epoch", frozenset(_torch_options(ReduceLROnPlateau)), monitor="val/loss"),
 }
 
@@ -57,16 +55,12 @@ class RunLength:
 
     @classmethod
     def from_trainer(cls, trainer: Any) -> RunLength:
-        total = float(
-            trainer.estimated_stepping_batches
-        )  # sets up the train data, so batches are known below
+        total = float(trainer.estimated_stepping_batches)  # sets up the train data, so batches are known below
         per_epoch = math.ceil(trainer.num_training_batches / trainer.accumulate_grad_batches)
         return cls(total, float(per_epoch))
 
     def ticks(self, interval: str, frequency: int) -> float:
-        steps_or_epochs = (
-            self.total_steps if interval == "step" else math.ceil(self.total_steps / self.steps_per_epoch)
-        )
+        steps_or_epochs = self.total_steps if interval == "step" else math.ceil(self.total_steps / self.steps_per_epoch)
         return steps_or_epochs / frequency
 
 
@@ -83,12 +77,7 @@ class SchedulerSpec:
     """
 
     def __init__(
-        self,
-        name: str,
-        interval: str | None = None,
-        frequency: int = 1,
-        monitor: str | None = None,
-        **options: Any,
+        self, name: str, interval: str | None = None, frequency: int = 1, monitor: str | None = None, **options: Any
     ) -> None:
         if name not in SCHEDULERS:
             raise config_error("scheduler.name", name, f"choose one of {sorted(SCHEDULERS)}")
@@ -96,35 +85,20 @@ class SchedulerSpec:
         unknown = set(options) - kind.options
         if unknown:
             key = sorted(unknown)[0]
-            raise config_error(
-                f"scheduler.{key}",
-                options[key],
-                f"not an option of scheduler={name}; allowed: {sorted(kind.options)}",
-            )
+            raise config_error(f"scheduler.{key}", options[key], f"not an option of scheduler={name}; allowed: {sorted(kind.options)}")
         if interval not in (None, "step", "epoch"):
             raise config_error("scheduler.interval", interval, "choose 'step' or 'epoch'")
         if not isinstance(frequency, int) or frequency < 1:
             raise config_error("scheduler.frequency", frequency, "must be a positive integer")
         warmup = options.get("warmup", 0)
-        if (
-            isinstance(warmup, bool)
-            or not isinstance(warmup, (int, float))
-            or warmup < 0
-            or (isinstance(warmup, float) and warmup >= 1)
-        ):
-            raise config_error(
-                "scheduler.warmup", warmup, "a fraction of the run in [0, 1) or a whole number of steps"
-            )
+        if isinstance(warmup, bool) or not isinstance(warmup, (int, float)) or warmup < 0 or (isinstance(warmup, float) and warmup >= 1):
+            raise config_error("scheduler.warmup", warmup, "a fraction of the run in [0, 1) or a whole number of steps")
         if not 0 <= options.get("warmup_start_factor", 0.0) <= 1:
-            raise config_error(
-                "scheduler.warmup_start_factor", options["warmup_start_factor"], "must be in [0, 1]"
-            )
+            raise config_error("scheduler.warmup_start_factor", options["warmup_start_factor"], "must be in [0, 1]")
         if options.get("min_lr", 0.0) < 0:
             raise config_error("scheduler.min_lr", options["min_lr"], "must be >= 0")
         if name == "step" and not (options.get("step_size") or options.get("milestones")):
-            raise ConfigError(
-                "scheduler=step: set scheduler.step_size (epochs) or scheduler.milestones (a list of epochs)"
-            )
+            raise ConfigError("scheduler=step: set scheduler.step_size (epochs) or scheduler.milestones (a list of epochs)")
         self.name, self.kind = name, kind
         self.interval = interval or kind.interval
         self.frequency = frequency
@@ -146,21 +120,15 @@ def _warmup_ticks(spec: SchedulerSpec, ticks: float) -> int:
     if isinstance(warmup, float):
         warmup = round(warmup * ticks)
     if warmup and warmup >= ticks:
-        raise config_error(
-            "scheduler.warmup", spec.options["warmup"], f"longer than the run's {ticks:g} {spec.interval}s"
-        )
+        raise config_error("scheduler.warmup", spec.options["warmup"], f"longer than the run's {ticks:g} {spec.interval}s")
     return int(warmup)
 
 
 def _needs_total(spec: SchedulerSpec) -> bool:
-    return spec.name in ("warmup_cosine", "cosine", "onecycle") or isinstance(
-        spec.options.get("warmup"), float
-    )
+    return spec.name in ("warmup_cosine", "cosine", "onecycle") or isinstance(spec.options.get("warmup"), float)
 
 
-def _lambda(
-    optimizer: torch.optim.Optimizer, spec: SchedulerSpec, run: RunLength, ticks: float
-) -> LRScheduler:
+def _lambda(optimizer: torch.optim.Optimizer, spec: SchedulerSpec, run: RunLength, ticks: float) -> LRScheduler:
     opts = spec.options
     base_lr = optimizer.defaults["lr"]
     spec.check_lr(base_lr)

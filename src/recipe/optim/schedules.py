@@ -54,11 +54,7 @@ class Schedule:
     def __call__(self, tick: int) -> float:
         factor = linear_warmup(tick, self.warmup, self.start_factor)
         if self.decay == "cosine" and tick >= self.warmup:
-            factor *= cosine_decay(
-                (tick - self.warmup) / max(1.0, self.total - 1 - self.warmup), self.min_ratio
-            )
+            factor *= cosine_decay((tick - self.warmup) / max(1.0, self.total - 1 - self.warmup), self.min_ratio)
         elif self.decay == "step":
-            factor *= step_decay(
-                int(tick // self.ticks_per_epoch), self.gamma, self.step_size, self.milestones
-            )
+            factor *= step_decay(int(tick // self.ticks_per_epoch), self.gamma, self.step_size, self.milestones)
         return factor
