@@ -53,14 +53,19 @@ class CNN(nn.Module):
     ) -> None:
         super().__init__()
         shape = check_input_shape(
-            "cnn", input_shape, (2, 3), "(channels, length) or (channels, height, width) (digits: data.as_image=true)"
+            "cnn",
+            input_shape,
+            (2, 3),
+            "(channels, length) or (channels, height, width) (digits: data.as_image=true)",
         )
         if not channels or any(c < 1 for c in channels):
             raise config_error("model.channels", list(channels), "a non-empty list of positive widths")
         if blocks_per_stage < 1:
             raise config_error("model.blocks_per_stage", blocks_per_stage, "must be >= 1")
         if kernel_size < 1 or kernel_size % 2 == 0:
-            raise config_error("model.kernel_size", kernel_size, "must be a positive odd number ('same' padding)")
+            raise config_error(
+                "model.kernel_size", kernel_size, "must be a positive odd number ('same' padding)"
+            )
         if pool not in (*POOLS, "none"):
             raise config_error("model.pool", pool, f"choose one of {[*POOLS, 'none']}")
         if not 0 <= dropout < 1:
