@@ -97,9 +97,11 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> Metric
     metrics = _metrics(trainer)
     if cfg.get("test"):
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        if not best:
+        if best:  # its state_dict: the averaged weights under EMA/SWA (Lightning's own reload restores the raw ones)
+            module.load_state_dict(load_checkpoint(best)["state_dict"])
+        else:
             rank_zero_info("No best checkpoint (checkpointing off or fast_dev_run): testing the current weights.")
-        trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
+        trainer.test(module, datamodule=datamodule)
         metrics.update(_metrics(trainer))
     log_hparams(loggers, cfg, metrics)
     return metrics
