@@ -32,9 +32,7 @@ def test_norm_layers_by_kind():
     assert norm("layer", 8, 1).num_groups == 1
 
 
-@pytest.mark.parametrize(
-    ("scheme", "expected_std"), [("kaiming", (2 / 400) ** 0.5), ("xavier", (2 / 800) ** 0.5)]
-)
+@pytest.mark.parametrize(("scheme", "expected_std"), [("kaiming", (2 / 400) ** 0.5), ("xavier", (2 / 800) ** 0.5)])
 def test_init_std_follows_the_formula(scheme, expected_std):
     torch.manual_seed(0)
     layer = nn.Linear(400, 400)

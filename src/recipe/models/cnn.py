@@ -63,9 +63,7 @@ class CNN(nn.Module):
         if blocks_per_stage < 1:
             raise config_error("model.blocks_per_stage", blocks_per_stage, "must be >= 1")
         if kernel_size < 1 or kernel_size % 2 == 0:
-            raise config_error(
-                "model.kernel_size", kernel_size, "must be a positive odd number ('same' padding)"
-            )
+            raise config_error("model.kernel_size", kernel_size, "must be a positive odd number ('same' padding)")
         if pool not in (*POOLS, "none"):
             raise config_error("model.pool", pool, f"choose one of {[*POOLS, 'none']}")
         if not 0 <= dropout < 1:

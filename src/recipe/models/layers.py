@@ -81,9 +81,7 @@ def init_weights(model: nn.Module, scheme: str, nonlinearity: str = "relu") -> N
             nn.init.zeros_(module.bias)
 
 
-def check_input_shape(
-    model: str, input_shape: Sequence[int], ndims: Sequence[int], expected: str
-) -> tuple[int, ...]:
+def check_input_shape(model: str, input_shape: Sequence[int], ndims: Sequence[int], expected: str) -> tuple[int, ...]:
     """``input_shape`` as a tuple, or a ``ConfigError`` naming the data's shape and the shape ``model`` takes.
 
     Args:

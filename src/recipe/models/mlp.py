@@ -42,9 +42,7 @@ class MLP(nn.Module):
         if not 0 <= dropout < 1:
             raise config_error("model.dropout", dropout, "must be in [0, 1)")
         if any(h < 1 for h in hidden_sizes):
-            raise config_error(
-                "model.hidden_sizes", list(hidden_sizes), "every width must be a positive integer"
-            )
+            raise config_error("model.hidden_sizes", list(hidden_sizes), "every width must be a positive integer")
         check_norm(norm)
         self.input_shape = tuple(input_shape)
         layers: list[nn.Module] = [nn.Flatten()]
