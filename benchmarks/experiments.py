@@ -1,6 +1,6 @@
 """Run each experiment over 3 seeds and print test accuracy (mean ± std) next to the MNIST-1D paper, with wall time.
 
-    .venv/bin/python benchmarks/experiments.py [experiment ...]
+.venv/bin/python benchmarks/experiments.py [experiment ...]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def main(experiments: list[str]) -> None:
     print("| experiment | test accuracy (3 seeds) | paper | wall time per run |")
     print("|---|---|---|---|")
     for name in experiments:
-        accs, times = zip(*(run(name, seed) for seed in SEEDS))
+        accs, times = zip(*(run(name, seed) for seed in SEEDS), strict=True)
         mean, std = 100 * statistics.mean(accs), 100 * statistics.stdev(accs)
         print(f"| `{name}` | {mean:.1f} ± {std:.1f}% | {PAPER.get(name, '-')} | {statistics.mean(times):.0f} s |")
 

@@ -7,7 +7,7 @@ from recipe.tasks import train
 
 NO_LOGGER = [*FAST, "~logger", "~callbacks.lr_monitor"]  # the LR monitor needs a logger
 
-EXPERIMENTS = ["mnist1d_mlp", "mnist1d_cnn", "digits_cnn"]
+EXPERIMENTS = ["mnist1d_mlp", "mnist1d_cnn", "mnist1d_transformer", "digits_cnn"]
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)

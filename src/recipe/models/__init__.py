@@ -2,5 +2,6 @@
 
 from recipe.models.cnn import CNN
 from recipe.models.mlp import MLP
+from recipe.models.transformer import Transformer
 
-__all__ = ["CNN", "MLP"]
+__all__ = ["CNN", "MLP", "Transformer"]
