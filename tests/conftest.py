@@ -27,6 +27,7 @@ FAST = [
     "~callbacks.progress_bar",
     "~callbacks.model_summary",
 ]
+NO_LOGGER = [*FAST, "~logger", "~callbacks.lr_monitor"]  # the LR monitor needs a logger
 
 
 @pytest.fixture

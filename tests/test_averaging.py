@@ -3,11 +3,9 @@
 import lightning as L
 import pytest
 import torch
-from conftest import FAST
+from conftest import NO_LOGGER
 
 from recipe.tasks import train
-
-NO_LOGGER = [*FAST, "~logger", "~callbacks.lr_monitor"]  # the LR monitor needs a logger
 
 
 class WeightsAtTest(L.Callback):

@@ -1,11 +1,9 @@
 """Each experiment composes and trains a few batches end to end."""
 
 import pytest
-from conftest import FAST
+from conftest import NO_LOGGER
 
 from recipe.tasks import train
-
-NO_LOGGER = [*FAST, "~logger", "~callbacks.lr_monitor"]  # the LR monitor needs a logger
 
 EXPERIMENTS = ["mnist1d_mlp", "mnist1d_cnn", "mnist1d_transformer", "digits_cnn"]
 
