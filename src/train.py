@@ -1,19 +1,16 @@
 """Train a model: ``python src/train.py [group=option ...] [key=value ...]`` (``-m`` sweeps)."""
 
-import os
 import sys
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parents[1]))
-
+from recipe.config import CONF_DIR
 from recipe.shorthands import expand_shorthands
 from recipe.tasks import run, train
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
     return run(train, cfg)
 
