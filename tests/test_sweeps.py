@@ -20,7 +20,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from recipe.errors import ConfigError
 from recipe.sweeps import OptunaPruning, SearchSpace, active_trial, write_report
-from recipe.sweeps.report import OVERRIDES_ATTR
+from recipe.sweeps.report import OUTPUT_DIR_ATTR, OVERRIDES_ATTR
 
 ROOT = Path(__file__).resolve().parents[1]
 # A few batches per epoch, one epoch unless a test asks for more, no progress bars.
@@ -49,10 +49,14 @@ def load_study(log_dir: Path) -> optuna.Study:
     return optuna.load_study(study_name="digits_optuna", storage=f"sqlite:///{log_dir}/optuna.db")
 
 
-def _last_scalar(event_dir: Path, tag: str) -> float:
+def _events(event_dir: Path) -> EventAccumulator:
     events = EventAccumulator(str(event_dir))
     events.Reload()
-    return events.Scalars(tag)[-1].value
+    return events
+
+
+def _last_scalar(event_dir: Path, tag: str) -> float:
+    return _events(event_dir).Scalars(tag)[-1].value
 
 
 def sweep_dirs(log_dir: Path) -> list[Path]:
@@ -302,6 +306,8 @@ def test_a_bad_trial_is_pruned_early(failing_and_bad_trials: tuple[optuna.Study,
     assert bad.params["optimizer.lr"] == 1e-5 and bad.state == TrialState.PRUNED
     assert len(bad.intermediate_values) < len(good.intermediate_values) == 3
     assert "Trial 3 pruned: stopped at epoch 0 by the pruner" in log
+    tags = [_events(Path(t.user_attrs[OUTPUT_DIR_ATTR]) / "tensorboard").Tags()["scalars"] for t in (good, bad)]
+    assert "test/acc" in tags[0] and "test/acc" not in tags[1]  # a pruned trial skips its test
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
-"""The transformer: tokens for 1-D, vector and image inputs, pooling, patching, no-decay names, errors, learning."""
+"""The transformer: tokens for 1-D, vector and image inputs, pooling, patching, conv stem, no-decay names, errors,
+learning."""
 
 import pytest
 import torch
@@ -53,6 +54,25 @@ def test_layers_are_pre_norm_torch_encoder_layers():
     assert not torch.equal(layers[0].self_attn.in_proj_weight, layers[1].self_attn.in_proj_weight)
 
 
+@pytest.mark.parametrize(
+    "shape, conv, norm", [((1, 40), nn.Conv1d, nn.BatchNorm1d), ((3, 8, 8), nn.Conv2d, nn.BatchNorm2d)]
+)
+def test_conv_stem_feeds_the_patch_embedding(shape, conv, norm):
+    net = Transformer(shape, 5, dim=16, depth=1, heads=2, patch_size=2, stem_channels=[8, 12], stem_kernel=5)
+    convs = [m for m in net.stem if isinstance(m, conv)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size[0], c.bias) for c in convs] == [
+        (shape[0], 8, 5, None),  # no conv bias before a norm
+        (8, 12, 5, None),
+    ]
+    assert sum(isinstance(m, norm) for m in net.stem) == 2
+    assert net.embed.in_channels == 12
+    seen = []
+    net.embed.register_forward_pre_hook(lambda m, inputs: seen.append(inputs[0].shape))
+    assert net(torch.randn(4, *shape)).shape == (4, 5)
+    assert seen[0] == (4, 12, *shape[1:])  # 'same' padding: the stem keeps the length
+    assert len(Transformer(shape, 5, dim=16, depth=1, heads=2).stem) == 0  # no stem by default
+
+
 @pytest.mark.parametrize("pool", ["cls", "mean"])
 def test_no_weight_decay_names_exist_and_get_no_decay(pool):
     net = Transformer((1, 40), 10, dim=16, depth=1, heads=2, pool=pool)
@@ -79,6 +99,9 @@ def test_no_weight_decay_names_exist_and_get_no_decay(pool):
         ({"norm": "batch"}, r"^model.norm='batch': the transformer takes one of \['layer', 'none'\]$"),
         ({"norm": "rms"}, r"^model.norm='rms': choose one of"),
         ({"init": "he"}, r"^model.init='he': choose one of"),
+        ({"stem_channels": [8, 0]}, r"^model.stem_channels=\[8, 0\]: a list of positive widths$"),
+        ({"stem_kernel": 4}, r"^model.stem_kernel=4: must be a positive odd number"),
+        ({"stem_norm": "rms"}, r"^model.norm='rms': choose one of"),
     ],
 )
 def test_bad_settings_give_one_line(kwargs, message):

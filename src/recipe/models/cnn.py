@@ -8,11 +8,8 @@ import torch
 from torch import nn
 
 from recipe.errors import config_error
-from recipe.models.layers import activation as make_activation
-from recipe.models.layers import check_input_shape, check_norm, init_weights
-from recipe.models.layers import norm as make_norm
+from recipe.models.layers import check_input_shape, check_norm, conv_blocks, init_weights
 
-CONVS: dict[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d}
 POOLS: dict[str, dict[int, type[nn.Module]]] = {
     "max": {1: nn.MaxPool1d, 2: nn.MaxPool2d},
     "avg": {1: nn.AvgPool1d, 2: nn.AvgPool2d},
@@ -75,13 +72,8 @@ class CNN(nn.Module):
         for stage, out in enumerate(channels):
             if stage > 0 and pool != "none":
                 layers.append(POOLS[pool][dims](2, ceil_mode=True))
-            for _ in range(blocks_per_stage):
-                layers += [
-                    CONVS[dims](width, out, kernel_size, padding=kernel_size // 2, bias=norm == "none"),
-                    make_norm(norm, out, dims),
-                    make_activation(activation),
-                ]
-                width = out
+            layers.append(conv_blocks(width, [out] * blocks_per_stage, kernel_size, norm, activation, dims))
+            width = out
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_classes))
         self.dims = dims

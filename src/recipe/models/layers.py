@@ -20,6 +20,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 NORMS = ("batch", "group", "layer", "none")
 INITS = ("kaiming", "xavier", "default")
 BATCH_NORMS: dict[int, type[nn.Module]] = {0: nn.BatchNorm1d, 1: nn.BatchNorm1d, 2: nn.BatchNorm2d}
+CONVS: dict[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d}
 
 
 def activation(name: str) -> nn.Module:
@@ -54,6 +55,21 @@ def norm(kind: str, channels: int, spatial_dims: int = 0, groups: int = 32) -> n
     if kind == "layer":
         return nn.LayerNorm(channels) if spatial_dims == 0 else nn.GroupNorm(1, channels)
     return nn.Identity()
+
+
+def conv_blocks(
+    in_channels: int, widths: Sequence[int], kernel_size: int, norm_kind: str, activation_name: str, spatial_dims: int
+) -> nn.Sequential:
+    """Conv-Norm-Activation blocks of the given output ``widths``, 'same' padding; no conv bias when a norm follows."""
+    layers: list[nn.Module] = []
+    for out in widths:
+        layers += [
+            CONVS[spatial_dims](in_channels, out, kernel_size, padding=kernel_size // 2, bias=norm_kind == "none"),
+            norm(norm_kind, out, spatial_dims),
+            activation(activation_name),
+        ]
+        in_channels = out
+    return nn.Sequential(*layers)
 
 
 def init_weights(model: nn.Module, scheme: str, nonlinearity: str = "relu") -> None:

@@ -9,23 +9,25 @@ import torch
 from torch import nn
 
 from recipe.errors import config_error
+from recipe.models.layers import CONVS, check_input_shape, check_norm, conv_blocks, init_weights
 from recipe.models.layers import activation as make_activation
-from recipe.models.layers import check_input_shape, check_norm, init_weights
 from recipe.models.layers import norm as make_norm
 
 TOKEN_NORMS = ("layer", "none")  # batch and group norms normalize channels of (N, C, ...) maps, not tokens
 POOLINGS = ("cls", "mean")
-PATCH_EMBEDS: dict[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d}
 
 
 class Transformer(nn.Module):
-    """Patch embedding, learned positions, pre-norm encoder layers, a final norm, pooling and a Linear head.
+    """Optional conv stem, patch embedding, learned positions, pre-norm encoder layers, a final norm, pooling, a head.
 
     Tokens: ``(features,)`` inputs are ``features`` tokens of 1 value; ``(channels, length)`` inputs are ``length``
     tokens of ``channels`` values; ``(channels, height, width)`` inputs are pixels. ``patch_size`` groups that many
     consecutive positions (a ``patch_size`` x ``patch_size`` square for images) into one token, embedded by a conv
     of stride ``patch_size`` (ViT's linear patch projection). Each layer is torch's ``TransformerEncoderLayer``
     with ``norm_first=True``: ``x + Attention(Norm(x))``, then ``x + MLP(Norm(x))``, dropout in both branches.
+    A conv stem (Conv-Norm-Activation blocks before the patch embedding, Xiao et al. 2021, "Early convolutions help
+    transformers see better") gives the tokens local, shift-tolerant features, which small datasets cannot teach
+    attention alone.
 
     Args:
         input_shape: shape of one sample, from the data module.
@@ -39,8 +41,11 @@ class Transformer(nn.Module):
         pool: ``cls`` (a learned class token, read out after the last layer) or ``mean`` (average of the tokens).
         norm: ``layer`` (LayerNorm before attention, before the MLP and before the head) or ``none``.
         activation: the MLP's activation (``gelu``, ``relu``, ...).
-        init: ``kaiming``, ``xavier`` or ``default`` for every Linear and the patch embedding (see
-            ``layers.init_weights``); the attention's input projection keeps torch's Xavier init.
+        stem_channels: widths of the stem's Conv-Norm-Activation blocks ('same' padding); empty: no stem.
+        stem_kernel: kernel size of the stem's convs (odd).
+        stem_norm: ``batch``, ``group``, ``layer`` or ``none`` after each stem conv.
+        init: ``kaiming``, ``xavier`` or ``default`` for every Linear and conv (see ``layers.init_weights``); the
+            attention's input projection keeps torch's Xavier init.
     """
 
     def __init__(
@@ -56,6 +61,9 @@ class Transformer(nn.Module):
         pool: str = "cls",
         norm: str = "layer",
         activation: str = "gelu",
+        stem_channels: Sequence[int] = (),
+        stem_kernel: int = 3,
+        stem_norm: str = "batch",
         init: str = "xavier",
     ) -> None:
         super().__init__()
@@ -77,12 +85,19 @@ class Transformer(nn.Module):
             raise config_error("model.dropout", dropout, "must be in [0, 1)")
         if pool not in POOLINGS:
             raise config_error("model.pool", pool, f"choose one of {list(POOLINGS)}")
+        if any(c < 1 for c in stem_channels):
+            raise config_error("model.stem_channels", list(stem_channels), "a list of positive widths")
+        if stem_kernel < 1 or stem_kernel % 2 == 0:
+            raise config_error("model.stem_kernel", stem_kernel, "must be a positive odd number ('same' padding)")
+        check_norm(stem_norm)
         check_norm(norm)
         if norm not in TOKEN_NORMS:
             raise config_error("model.norm", norm, f"the transformer takes one of {list(TOKEN_NORMS)}")
         self.input_shape, self.pool = tuple(int(d) for d in input_shape), pool
         spatial_dims = len(shape) - 1
-        self.embed = PATCH_EMBEDS[spatial_dims](shape[0], dim, patch_size, stride=patch_size)
+        self.stem = conv_blocks(shape[0], stem_channels, stem_kernel, stem_norm, activation, spatial_dims)
+        width = stem_channels[-1] if stem_channels else shape[0]
+        self.embed = CONVS[spatial_dims](width, dim, patch_size, stride=patch_size)
         tokens = math.prod(size // patch_size for size in shape[1:]) + (pool == "cls")
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if pool == "cls" else None
         self.pos_embed = nn.Parameter(nn.init.trunc_normal_(torch.empty(1, tokens, dim), std=0.02))
@@ -118,7 +133,7 @@ class Transformer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim == 2:
             x = x.unsqueeze(1)
-        tokens = self.embed(x).flatten(2).transpose(1, 2)  # (batch, tokens, dim)
+        tokens = self.embed(self.stem(x)).flatten(2).transpose(1, 2)  # (batch, tokens, dim)
         if self.cls_token is not None:
             tokens = torch.cat([self.cls_token.expand(len(tokens), -1, -1), tokens], dim=1)
         tokens = self.norm(self.layers(self.dropout(tokens + self.pos_embed)))
