@@ -1,6 +1,6 @@
-"""Pruning's saving: the same seeded Optuna search on digits with a pruner (median) and without one.
+"""Pruning's saving: the same seeded Optuna search on digits with a pruner and without one.
 
-    .venv/bin/python benchmarks/pruning.py [--trials 20] [--pruner median|hyperband] [override ...]
+    .venv/bin/python benchmarks/pruning.py [--trials 20] [--pruner successive_halving|median|hyperband] [override ...]
 
 Prints the wall time of each search, their ratio, and the best validation accuracy each found. Each search
 trains on ``--threads`` CPU threads (1 by default); its CPU time and the epochs it trained are printed too,
@@ -57,7 +57,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of each search")
-    parser.add_argument("--pruner", default="median", help="the pruner compared with none (conf/hydra/sweeper/pruner)")
+    parser.add_argument(
+        "--pruner", default="successive_halving", help="the pruner compared with none (conf/hydra/sweeper/pruner)"
+    )
     parser.add_argument("overrides", nargs="*", help="overrides for both searches, e.g. trainer.max_epochs=10")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)

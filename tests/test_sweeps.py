@@ -281,6 +281,7 @@ def failing_and_bad_trials(tmp_path_factory: pytest.TempPathFactory) -> tuple[op
             "data.batch_size=choice(0,64)",
             "trainer.max_epochs=3",
             "hydra.sweeper.n_trials=4",
+            "hydra/sweeper/pruner=median",
             "hydra.sweeper.pruner.n_startup_trials=2",
             "hydra.sweeper.pruner.n_warmup_steps=0",
             "hydra.sweeper.enqueue_trials=[{optimizer.lr:0.1,data.batch_size:64},{optimizer.lr:0.1,data.batch_size:0},"
