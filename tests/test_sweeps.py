@@ -307,13 +307,17 @@ def test_a_bad_trial_is_pruned_early(failing_and_bad_trials: tuple[optuna.Study,
     assert bad.params["optimizer.lr"] == 1e-5 and bad.state == TrialState.PRUNED
     assert len(bad.intermediate_values) < len(good.intermediate_values) == 3
     assert "Trial 3 pruned: stopped at epoch 0 by the pruner" in log
-    tags = [_events(Path(t.user_attrs[OUTPUT_DIR_ATTR]) / "tensorboard").Tags()["scalars"] for t in (good, bad)]
+    good_dir, bad_dir = (Path(t.user_attrs[OUTPUT_DIR_ATTR]) for t in (good, bad))
+    tags = [_events(run_dir / "tensorboard").Tags()["scalars"] for run_dir in (good_dir, bad_dir)]
     assert "test/acc" in tags[0] and "test/acc" not in tags[1]  # a pruned trial skips its test
+    # and its plot; its report says why it stopped
+    assert (good_dir / "curves.png").is_file() and not (bad_dir / "curves.png").exists()
+    assert "Pruned by the search: stopped at epoch 0 by the pruner" in (bad_dir / "report.md").read_text()
 
 
 @pytest.mark.slow
 def test_two_processes_share_one_sqlite_study(tmp_path: Path) -> None:
-    cmd = multirun(tmp_path, *SEARCH, "hydra.sweeper.n_trials=6", "trainer.max_epochs=2")
+    cmd = multirun(tmp_path, *SEARCH, "hydra.sweeper.n_trials=6", "trainer.max_epochs=2", "hydra/sweeper/pruner=none")
     procs = [
         subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)
     ]

@@ -13,6 +13,7 @@ from recipe.callbacks.resume import last_checkpoint_path
 from recipe.errors import TrainingDiverged
 from recipe.report.render import markdown, plot_curves, print_summary
 from recipe.report.verdict import Thresholds, diagnose
+from recipe.sweeps.trial import current_trial
 
 
 class RunReport(Callback):
@@ -69,15 +70,24 @@ class RunReport(Callback):
             self.write(trainer, notes=[f"Interrupted in epoch {trainer.current_epoch}: {resume}."])
 
     def write(self, trainer: L.Trainer, diverged: str | None = None, notes: list[str] | None = None) -> None:
-        """Judge the curves so far and write ``report.md`` and ``curves.png``; rank zero only."""
+        """Judge the curves so far and write ``report.md`` and ``curves.png``; rank zero only.
+
+        A trial its search pruned gets the reason in its report and no plot: nobody looks at a pruned trial's
+        curves (TensorBoard still has them), and the plot costs as much as a couple of epochs of a small run.
+        """
         if not self.enabled or not trainer.is_global_zero:
             return
         verdict = diagnose(self.epochs, self.thresholds, self.first_loss, diverged)
         self.dirpath.mkdir(parents=True, exist_ok=True)
-        plot_curves(self.epochs, [(s, lr) for s, lr in self.lrs if math.isfinite(lr)], self.dirpath / "curves.png")
+        trial = current_trial()
+        pruned = trial.pruned if trial else None
+        notes = [*(notes or ()), *([f"Pruned by the search: {pruned}."] if pruned else [])]
+        if not pruned:
+            lrs = [(s, lr) for s, lr in self.lrs if math.isfinite(lr)]
+            plot_curves(self.epochs, lrs, self.dirpath / "curves.png")
         final_lr = self.lrs[-1][1] if self.lrs else None
         report = self.dirpath / "report.md"
-        report.write_text(markdown(verdict, self.epochs, final_lr, notes or ()))
+        report.write_text(markdown(verdict, self.epochs, final_lr, notes, curves=not pruned))
         print_summary(verdict, self.epochs, report)
 
     def state_dict(self) -> dict[str, Any]:

@@ -57,8 +57,9 @@ def markdown(
     epochs: Sequence[Mapping[str, float]],
     final_lr: float | None,
     notes: Sequence[str] = (),
+    curves: bool = True,
 ) -> str:
-    """``report.md``: the verdict with its fixes, the epoch table and the curves."""
+    """``report.md``: the verdict with its fixes, the epoch table and (when ``curves``) the curves."""
     lines = [
         "# Run report",
         "",
@@ -77,7 +78,7 @@ def markdown(
             lines.append("| ... |" + " |" * len(COLUMNS))
         else:
             lines.append(f"| {int(epoch['epoch'])} | " + " | ".join(_cell(epoch, k) for k in COLUMNS) + " |")
-    lines += ["", "![curves](curves.png)", ""]
+    lines += ["", *(["![curves](curves.png)", ""] if curves else [])]
     return "\n".join(lines)
 
 
