@@ -2,14 +2,20 @@
 
     python benchmarks/parity.py                      # both cases, 5 interleaved runs each after a warm-up
     python benchmarks/parity.py --case digits_mlp --runs 3
+    python benchmarks/parity.py --case digits_mlp --features   # also: what each callback and the logger cost
 
 Both sides train the same network (built by ``recipe.tasks.build`` from the same seed), on the same tensors,
 with the same batch size, optimizer, schedule, gradient clipping, label smoothing and augmentation, for the same
 epochs, and evaluate on the validation split every epoch. The raw loop indexes the in-memory tensors directly,
 the fastest way to write it by hand; the template is ``recipe.tasks.train``, with every callback and logger of
-``conf/callbacks/default.yaml`` on, exactly as ``src/train.py`` runs it. Runs alternate A B A B; the per-epoch
-time of a run is the median over its epochs after the first; the table shows the median over runs. Precision is
-``32-true`` on both sides. It prints a table and never fails on speed.
+``conf/callbacks/default.yaml`` on, exactly as ``src/train.py`` runs it. Two more columns show the template
+without its callbacks and logger, and plain Lightning (``PlainModule``: the same net, optimizer and schedule
+through a bare ``Trainer``, with ``self.log`` each step as most LightningModules have it). Runs alternate
+A B A B; the per-epoch time of a run is the median over its epochs after the first; the table shows the median
+over runs. Precision is
+``32-true`` on both sides. With ``--features``, each run also trains the template without one callback (or
+without the logger) at a time, and a second table shows what each one adds to an epoch. It prints tables and
+never fails on speed.
 """
 
 from __future__ import annotations
@@ -47,6 +53,54 @@ def template_run(overrides: list[str]) -> tuple[float, float]:
     tmp = tempfile.mkdtemp(dir=SCRATCH.name)
     metrics = train(compose_config(f"paths.output_dir={tmp}", f"paths.log_dir={tmp}", *overrides), [clock])
     return per_epoch(clock.stamps), metrics["train/loss"]
+
+
+class PlainModule(L.LightningModule):
+    """Plain Lightning as most people write it: the same net, loss, optimizer and schedule, ``self.log`` of the
+    loss every step and of the accuracy every validation step, no torchmetrics."""
+
+    def __init__(self, module: L.LightningModule, steps: int) -> None:
+        super().__init__()
+        self.net, self.criterion, self.module, self.steps = module.net, module.criterion, [module], steps
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        loss = self.criterion(self.net(x), y)
+        self.log("train/loss", loss, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, y = batch
+        self.log("val/acc", (self.net(x).argmax(1) == y).float().mean())
+
+    def configure_optimizers(self) -> dict:
+        spec, schedule = self.module[0].optimizer_spec, self.module[0].scheduler_spec
+        optimizer = build_optimizer(self.net, spec, self.trainer.datamodule.batch_size)
+        run = RunLength(self.steps * self.trainer.max_epochs, self.steps)
+        return {"optimizer": optimizer, "lr_scheduler": build_scheduler(optimizer, schedule, run)}
+
+
+def plain_lightning_run(overrides: list[str]) -> tuple[float, float]:
+    """The same training through a bare ``lightning.Trainer`` and ``PlainModule``."""
+    cfg = compose_config("paths.output_dir=unused", *overrides)
+    L.seed_everything(cfg.seed)
+    datamodule, module = build(cfg)
+    datamodule.setup("fit")
+    clock = EpochClock()
+    trainer = L.Trainer(
+        max_epochs=cfg.trainer.max_epochs,
+        gradient_clip_val=cfg.trainer.gradient_clip_val,
+        precision="32-true",
+        callbacks=[clock],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    steps = math.ceil(len(datamodule.datasets["train"]) / datamodule.batch_size)
+    trainer.fit(PlainModule(module, steps), datamodule=datamodule)
+    return per_epoch(clock.stamps), float(trainer.callback_metrics["train/loss_epoch"])
 
 
 def raw_run(overrides: list[str]) -> tuple[float, float]:
@@ -90,33 +144,66 @@ def raw_run(overrides: list[str]) -> tuple[float, float]:
     return per_epoch(stamps), train_loss
 
 
+def features(overrides: list[str]) -> dict[str, list[str]]:
+    """Each configured callback, and the logger (with the LR monitor, which needs one): the overrides removing it."""
+    cfg = compose_config("paths.output_dir=unused", *overrides)
+    removals = {f"callbacks.{name}": [f"~callbacks.{name}"] for name, value in cfg.callbacks.items() if value}
+    return {**removals, "logger and callbacks.lr_monitor": ["~logger", "~callbacks.lr_monitor"]}
+
+
+def print_feature_costs(case: str, template: float, raw: float, without: dict[str, list[float]]) -> None:
+    """What removing each feature saves per epoch, largest first, against the template's own epoch."""
+    print(f"\n{case}: per-epoch cost of each feature (template minus template without it)\n")
+    print("| feature | ms per epoch | share of the template's extra time over the raw loop |")
+    print("|---|---:|---:|")
+    costs = {name: template - statistics.median(runs) for name, runs in without.items()}
+    for name, cost in sorted(costs.items(), key=lambda item: -item[1]):
+        print(f"| `{name}` | {cost * 1e3:.1f} | {cost / (template - raw):.0%} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", choices=[*CASES, "all"], default="all")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--features", action="store_true", help="also time the template without each feature")
     args = parser.parse_args()
     rows = []
     for case in CASES if args.case == "all" else [args.case]:
         overrides = [*CASES[case], f"trainer.max_epochs={args.epochs}", "trainer.precision=32-true", "test=false"]
         template_run(overrides), raw_run(overrides)  # warm-up: imports, caches, allocator
-        results = {"raw": [], "template": [], "bare": []}
+        results = {"raw": [], "template": [], "bare": [], "plain": []}
+        removals = features(overrides) if args.features else {}
+        without: dict[str, list[float]] = {name: [] for name in removals}
         for _ in range(args.runs):
             results["raw"].append(raw_run(overrides))
             results["template"].append(template_run(overrides))
             results["bare"].append(template_run([*overrides, *BARE]))
+            results["plain"].append(plain_lightning_run(overrides))
+            for name, runs in without.items():
+                runs.append(template_run([*overrides, *removals[name]])[0])
         times = {name: [t for t, _ in runs] for name, runs in results.items()}
-        ratios = {n: [t / r for t, r in zip(times[n], times["raw"], strict=True)] for n in ("template", "bare")}
+        ratios = {
+            n: [t / r for t, r in zip(times[n], times["raw"], strict=True)] for n in ("template", "bare", "plain")
+        }
         loss_gap = abs(results["template"][-1][1] - results["raw"][-1][1])
         rows.append((case, *(statistics.median(times[n]) * 1e3 for n in results), ratios, loss_gap))
+        if without:
+            print_feature_costs(case, statistics.median(times["template"]), statistics.median(times["raw"]), without)
     print(f"\nper-epoch time, median of {args.runs} interleaved runs ({args.epochs} epochs, the first left out)\n")
-    print("| case | raw loop | template | ratio (range) | template without callbacks and logger | ratio | loss gap |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for case, raw, tpl, bare, ratios, gap in rows:
-        full, floor = ratios["template"], ratios["bare"]
+    print(
+        "| case | raw loop | template | ratio (range) | template without callbacks and logger | ratio "
+        "| plain Lightning | ratio | loss gap |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for case, raw, tpl, bare, plain, ratios, gap in rows:
+        full = ratios["template"]
         spread = f"{statistics.median(full):.2f} ({min(full):.2f} to {max(full):.2f})"
-        floor_ratio = statistics.median(floor)
-        print(f"| {case} | {raw:.1f} ms | {tpl:.1f} ms | {spread} | {bare:.1f} ms | {floor_ratio:.2f} | {gap:.4f} |")
+        bare_ratio, plain_ratio = statistics.median(ratios["bare"]), statistics.median(ratios["plain"])
+        print(
+            f"| {case} | {raw:.1f} ms | {tpl:.1f} ms | {spread} | {bare:.1f} ms | {bare_ratio:.2f} "
+            f"| {plain:.1f} ms | {plain_ratio:.2f} | {gap:.4f} |"
+        )
 
 
 if __name__ == "__main__":
