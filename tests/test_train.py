@@ -6,6 +6,7 @@ from pathlib import Path
 
 import lightning as L
 import pytest
+import torch
 from conftest import FAST, ROOT
 
 from recipe.tasks import build, train
@@ -61,3 +62,13 @@ def test_checkpoint_and_tensorboard_land_in_the_run_folder(make_cfg, tmp_path: P
     assert {"val/acc_best", "test/acc", "test/loss", "train/acc"} <= set(metrics)
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_last_ckpt_holds_the_final_epoch_even_when_the_best_is_earlier(make_cfg, tmp_path: Path):
+    # mode=min on a rising accuracy keeps epoch 0 as the "best"; Lightning 2.6's save_last would then never
+    # rewrite last.ckpt after epoch 0, so a resume would restart from there
+    train(make_cfg(*FAST, "trainer.max_epochs=3", "callbacks.model_checkpoint.mode=min", "test=false"))
+    checkpoints = sorted(p.name for p in (tmp_path / "checkpoints").glob("*.ckpt"))
+    assert len(checkpoints) == 2 and checkpoints[0].startswith("epoch_000-") and checkpoints[1] == "last.ckpt"
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert (last["epoch"], last["global_step"]) == (2, 3 * 4)  # 4 batches an epoch
