@@ -2,7 +2,7 @@
 
     python benchmarks/parity.py                      # both cases, 5 interleaved runs each after a warm-up
     python benchmarks/parity.py --case digits_mlp --runs 3
-    python benchmarks/parity.py --case digits_mlp --features   # also: what each callback and the logger cost
+    python benchmarks/parity.py --case digits_mlp --profile    # also: where a template epoch goes
 
 Both sides train the same network (built by ``recipe.tasks.build`` from the same seed), on the same tensors,
 with the same batch size, optimizer, schedule, gradient clipping, label smoothing and augmentation, for the same
@@ -13,9 +13,8 @@ without its callbacks and logger, and plain Lightning (``PlainModule``: the same
 through a bare ``Trainer``, with ``self.log`` each step as most LightningModules have it). Runs alternate
 A B A B; the per-epoch time of a run is the median over its epochs after the first; the table shows the median
 over runs. Precision is
-``32-true`` on both sides. With ``--features``, each run also trains the template without one callback (or
-without the logger) at a time, and a second table shows what each one adds to an epoch. It prints tables and
-never fails on speed.
+``32-true`` on both sides. With ``--profile``, one more template run under Lightning's ``SimpleProfiler``
+shows where its epoch goes, hook by hook and callback by callback. It prints tables and never fails on speed.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
+import re
 import statistics
 import tempfile
 import time
@@ -48,10 +48,11 @@ def per_epoch(stamps: list[float]) -> float:
     return statistics.median(b - a for a, b in itertools.pairwise(stamps[1:]))
 
 
-def template_run(overrides: list[str]) -> tuple[float, float]:
+def template_run(overrides: list[str], observers: tuple[L.Callback, ...] = ()) -> tuple[float, float]:
     clock = EpochClock()
     tmp = tempfile.mkdtemp(dir=SCRATCH.name)
-    metrics = train(compose_config(f"paths.output_dir={tmp}", f"paths.log_dir={tmp}", *overrides), [clock])
+    cfg = compose_config(f"paths.output_dir={tmp}", f"paths.log_dir={tmp}", *overrides)
+    metrics = train(cfg, [clock, *observers])
     return per_epoch(clock.stamps), metrics["train/loss"]
 
 
@@ -144,21 +145,33 @@ def raw_run(overrides: list[str]) -> tuple[float, float]:
     return per_epoch(stamps), train_loss
 
 
-def features(overrides: list[str]) -> dict[str, list[str]]:
-    """Each configured callback, and the logger (with the LR monitor, which needs one): the overrides removing it."""
-    cfg = compose_config("paths.output_dir=unused", *overrides)
-    removals = {f"callbacks.{name}": [f"~callbacks.{name}"] for name, value in cfg.callbacks.items() if value}
-    return {**removals, "logger and callbacks.lr_monitor": ["~logger", "~callbacks.lr_monitor"]}
+class ProfileGrab(L.Callback):
+    """Keeps what Lightning's ``SimpleProfiler`` recorded, before the Trainer tears it down."""
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.durations = {action: sum(times) for action, times in trainer.profiler.recorded_durations.items()}
 
 
-def print_feature_costs(case: str, template: float, raw: float, without: dict[str, list[float]]) -> None:
-    """What removing each feature saves per epoch, largest first, against the template's own epoch."""
-    print(f"\n{case}: per-epoch cost of each feature (template minus template without it)\n")
-    print("| feature | ms per epoch | share of the template's extra time over the raw loop |")
-    print("|---|---:|---:|")
-    costs = {name: template - statistics.median(runs) for name, runs in without.items()}
-    for name, cost in sorted(costs.items(), key=lambda item: -item[1]):
-        print(f"| `{name}` | {cost * 1e3:.1f} | {cost / (template - raw):.0%} |")
+def print_profile(case: str, overrides: list[str], epochs: int, top: int = 16) -> None:
+    """Where a template epoch goes, by Lightning's ``SimpleProfiler``: each hook and loop stage (nested ones
+    include their children: ``run_training_batch`` holds ``optimizer_step``, which holds ``training_step`` and
+    ``backward``), each callback's hooks summed per callback class."""
+    grab = ProfileGrab()
+    profiler = [  # its report goes to a file in the scratch folder, not the terminal
+        "+trainer.profiler._target_=lightning.pytorch.profilers.SimpleProfiler",
+        f"+trainer.profiler.dirpath={tempfile.mkdtemp(dir=SCRATCH.name)}",
+        "+trainer.profiler.filename=profile",
+    ]
+    template_run([*overrides, *profiler], (grab,))
+    totals: dict[str, float] = {}
+    for action, seconds in grab.durations.items():
+        name = re.sub(r"^\[Callback\](\w+).*", r"[Callback]\1 (all hooks)", action)
+        totals[name] = totals.get(name, 0.0) + seconds
+    print(f"\n{case}: where a template epoch goes (SimpleProfiler, {epochs} epochs, profiler overhead included)\n")
+    print("| action | ms per epoch |")
+    print("|---|---:|")
+    for name, seconds in sorted(totals.items(), key=lambda item: -item[1])[:top]:
+        print(f"| `{name}` | {seconds / epochs * 1e3:.1f} |")
 
 
 def main() -> None:
@@ -166,30 +179,26 @@ def main() -> None:
     parser.add_argument("--case", choices=[*CASES, "all"], default="all")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--features", action="store_true", help="also time the template without each feature")
+    parser.add_argument("--profile", action="store_true", help="also profile one template run (SimpleProfiler)")
     args = parser.parse_args()
     rows = []
     for case in CASES if args.case == "all" else [args.case]:
         overrides = [*CASES[case], f"trainer.max_epochs={args.epochs}", "trainer.precision=32-true", "test=false"]
         template_run(overrides), raw_run(overrides)  # warm-up: imports, caches, allocator
         results = {"raw": [], "template": [], "bare": [], "plain": []}
-        removals = features(overrides) if args.features else {}
-        without: dict[str, list[float]] = {name: [] for name in removals}
         for _ in range(args.runs):
             results["raw"].append(raw_run(overrides))
             results["template"].append(template_run(overrides))
             results["bare"].append(template_run([*overrides, *BARE]))
             results["plain"].append(plain_lightning_run(overrides))
-            for name, runs in without.items():
-                runs.append(template_run([*overrides, *removals[name]])[0])
         times = {name: [t for t, _ in runs] for name, runs in results.items()}
         ratios = {
             n: [t / r for t, r in zip(times[n], times["raw"], strict=True)] for n in ("template", "bare", "plain")
         }
         loss_gap = abs(results["template"][-1][1] - results["raw"][-1][1])
         rows.append((case, *(statistics.median(times[n]) * 1e3 for n in results), ratios, loss_gap))
-        if without:
-            print_feature_costs(case, statistics.median(times["template"]), statistics.median(times["raw"]), without)
+        if args.profile:
+            print_profile(case, overrides, args.epochs)
     print(f"\nper-epoch time, median of {args.runs} interleaved runs ({args.epochs} epochs, the first left out)\n")
     print(
         "| case | raw loop | template | ratio (range) | template without callbacks and logger | ratio "
