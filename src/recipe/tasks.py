@@ -53,6 +53,7 @@ def log_hparams(loggers: list[Logger], cfg: DictConfig, metrics: Metrics) -> Non
             logger.log_hyperparams(params, metrics=final or None)
         else:
             logger.log_hyperparams(params)
+        logger.finalize("success")  # flush and close now: the writer's buffer is not reliably written at exit
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
