@@ -12,9 +12,9 @@ the fastest way to write it by hand; the template is ``recipe.tasks.train``, wit
 without its callbacks and logger, and plain Lightning (``PlainModule``: the same net, optimizer and schedule
 through a bare ``Trainer``, with ``self.log`` each step as most LightningModules have it). Runs alternate
 A B A B; the per-epoch time of a run is the median over its epochs after the first; the table shows the median
-over runs. Precision is
-``32-true`` on both sides. With ``--profile``, one more template run under Lightning's ``SimpleProfiler``
-shows where its epoch goes, hook by hook and callback by callback. It prints tables and never fails on speed.
+over runs. Precision is ``32-true`` on both sides. With ``--profile``, one more template run under Lightning's
+``SimpleProfiler`` shows where its epoch goes, hook by hook and callback by callback. It prints tables and never
+fails on speed.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ class PlainModule(L.LightningModule):
 
     def __init__(self, module: L.LightningModule, steps: int) -> None:
         super().__init__()
-        self.net, self.criterion, self.module, self.steps = module.net, module.criterion, [module], steps
+        self.net, self.criterion, self.steps = module.net, module.criterion, steps
+        self.optimizer_spec, self.scheduler_spec = module.optimizer_spec, module.scheduler_spec
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
@@ -75,10 +76,9 @@ class PlainModule(L.LightningModule):
         self.log("val/acc", (self.net(x).argmax(1) == y).float().mean())
 
     def configure_optimizers(self) -> dict:
-        spec, schedule = self.module[0].optimizer_spec, self.module[0].scheduler_spec
-        optimizer = build_optimizer(self.net, spec, self.trainer.datamodule.batch_size)
+        optimizer = build_optimizer(self.net, self.optimizer_spec, self.trainer.datamodule.batch_size)
         run = RunLength(self.steps * self.trainer.max_epochs, self.steps)
-        return {"optimizer": optimizer, "lr_scheduler": build_scheduler(optimizer, schedule, run)}
+        return {"optimizer": optimizer, "lr_scheduler": build_scheduler(optimizer, self.scheduler_spec, run)}
 
 
 def plain_lightning_run(overrides: list[str]) -> tuple[float, float]:
