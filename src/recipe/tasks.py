@@ -21,7 +21,7 @@ from recipe.console import print_config_tree, print_error
 from recipe.errors import ConfigError, TrainingDiverged, config_error
 from recipe.instantiate import instantiate, instantiate_all
 from recipe.lr_find import apply_lr, find_lr, wanted
-from recipe.sweeps.trial import current_trial
+from recipe.sweeps.trial import pruned_reason
 from recipe.trainer import build_trainer
 
 Metrics = dict[str, float]
@@ -97,8 +97,7 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> Metric
             run_config["optimizer"]["lr"] = apply_lr(module, lr)
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
     metrics = _metrics(trainer)
-    trial = current_trial()
-    if cfg.get("test") and not (trial and trial.pruned):  # a pruned trial's test score is never read
+    if cfg.get("test") and not pruned_reason():  # a pruned trial's test score is never read
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         if best:  # its state_dict: the averaged weights under EMA/SWA (Lightning's own reload restores the raw ones)
             module.load_state_dict(load_checkpoint(best)["state_dict"])

@@ -13,7 +13,7 @@ from recipe.callbacks.resume import last_checkpoint_path
 from recipe.errors import TrainingDiverged
 from recipe.report.render import markdown, plot_curves, print_summary
 from recipe.report.verdict import Thresholds, diagnose
-from recipe.sweeps.trial import current_trial
+from recipe.sweeps.trial import pruned_reason
 
 
 class RunReport(Callback):
@@ -79,8 +79,7 @@ class RunReport(Callback):
             return
         verdict = diagnose(self.epochs, self.thresholds, self.first_loss, diverged)
         self.dirpath.mkdir(parents=True, exist_ok=True)
-        trial = current_trial()
-        pruned = trial.pruned if trial else None
+        pruned = pruned_reason()
         notes = [*(notes or ()), *([f"Pruned by the search: {pruned}."] if pruned else [])]
         if not pruned:
             lrs = [(s, lr) for s, lr in self.lrs if math.isfinite(lr)]

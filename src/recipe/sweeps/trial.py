@@ -44,3 +44,8 @@ def active_trial(trial: optuna.Trial) -> Iterator[ActiveTrial]:
 def current_trial() -> ActiveTrial | None:
     """The trial of the running sweep job, or ``None`` outside an Optuna sweep."""
     return _active
+
+
+def pruned_reason() -> str | None:
+    """Why the running sweep job's trial was pruned; ``None`` when it was not, or outside an Optuna sweep."""
+    return _active.pruned if _active else None
