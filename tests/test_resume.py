@@ -3,7 +3,6 @@ ends, with its scheduler, optimizer, EarlyStopping, data order and RNG state res
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -37,15 +36,19 @@ RUN = [
 ]
 
 
-class SigtermAfterEpoch(L.Callback):
-    """Sends this process SIGTERM at the end of ``epoch`` (0-based), as a cluster's scheduler would."""
+class SignalAt(L.Callback):
+    """Raises ``signum`` in this process ``times`` times in ``hook`` of ``epoch`` (0-based), as a cluster's scheduler
+    (SIGTERM) or a user at the keyboard (SIGINT) would; ``hook`` is a training or validation hook."""
 
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
+    def __init__(self, signum: int, epoch: int, hook: str = "on_train_epoch_end", times: int = 1) -> None:
+        self.signum, self.epoch, self.times = signal.Signals(signum), epoch, times
+        setattr(self, hook, self._raise)
 
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.current_epoch == self.epoch:
-            os.kill(os.getpid(), signal.SIGTERM)
+    def _raise(self, trainer: L.Trainer, *args) -> None:
+        if trainer.current_epoch == self.epoch and not trainer.sanity_checking and self.times > 0:
+            for _ in range(self.times):
+                signal.raise_signal(self.signum)
+            self.times = 0
 
 
 def cfg_for(run_dir: Path, *overrides: str) -> DictConfig:
@@ -71,25 +74,60 @@ def assert_same_run(resumed: dict, straight: dict, resumed_state: dict, straight
     assert early_stopping(resumed_state)["best_score"] == pytest.approx(early_stopping(straight_state)["best_score"])
 
 
-@pytest.mark.parametrize("scheduler", ["warmup_cosine", "constant"])
-def test_sigterm_after_epoch_3_then_resume_equals_the_run_left_alone(tmp_path, scheduler):
+def signal_at(signum: int, epoch: int, hook: str = "on_train_epoch_end", times: int = 1) -> list[str]:
+    prefix = "+callbacks.signal_at"
+    return [
+        f"{prefix}._target_=test_resume.SignalAt",
+        f"{prefix}.signum={signum}",
+        f"{prefix}.epoch={epoch}",
+        f"{prefix}.hook={hook}",
+        f"{prefix}.times={times}",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "signum", "exit_code"),
+    [("warmup_cosine", signal.SIGTERM, 143), ("constant", signal.SIGTERM, 143), ("warmup_cosine", signal.SIGINT, 130)],
+)
+def test_stopped_during_validation_then_resumed_equals_the_run_left_alone(tmp_path, scheduler, signum, exit_code):
+    # Lightning alone stops between two validation batches (SIGTERM) or anywhere (Ctrl-C); that checkpoint resumed
+    # with the validation skipped, and EarlyStopping failed on the missing val/loss
     straight = train(cfg_for(tmp_path / "straight", f"scheduler={scheduler}"))
 
     interrupted = tmp_path / "interrupted"
-    with pytest.raises(SystemExit):
-        train(
-            cfg_for(
-                interrupted,
-                f"scheduler={scheduler}",
-                "+callbacks.sigterm._target_=test_resume.SigtermAfterEpoch",
-                "+callbacks.sigterm.epoch=2",
-            )
-        )
-    assert final_state(interrupted)["epoch"] == 3 and final_state(interrupted)["global_step"] == 12
+    with pytest.raises(SystemExit) as stopped:
+        train(cfg_for(interrupted, f"scheduler={scheduler}", *signal_at(signum, 2, "on_validation_batch_start")))
+    assert stopped.value.code == exit_code
+    assert final_state(interrupted)["epoch"] == 3 and final_state(interrupted)["global_step"] == 12  # epoch end
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C is Python's own again
 
     last = interrupted / "checkpoints" / "last.ckpt"
     resumed = train(cfg_for(tmp_path / "resumed", f"scheduler={scheduler}", f"ckpt_path={last}"))
     assert_same_run(resumed, straight, final_state(tmp_path / "resumed"), final_state(tmp_path / "straight"))
+
+
+def test_sigterm_mid_epoch_stops_after_that_batch_and_the_run_resumes(tmp_path):
+    interrupted = tmp_path / "interrupted"
+    with pytest.raises(SystemExit) as stopped:
+        train(cfg_for(interrupted, *signal_at(signal.SIGTERM, 2, "on_train_batch_start")))
+    assert stopped.value.code == 143
+    assert final_state(interrupted)["global_step"] == 9  # the first batch of epoch 2, finished
+
+    last = interrupted / "checkpoints" / "last.ckpt"
+    resumed = train(cfg_for(tmp_path / "resumed", f"ckpt_path={last}"))
+    assert final_state(tmp_path / "resumed")["global_step"] == 24 and resumed["val/loss"] > 0
+
+
+def test_a_second_ctrl_c_stops_at_once_and_keeps_the_last_finished_epoch(tmp_path, caplog):
+    run_dir = tmp_path / "run"
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            train(cfg_for(run_dir, *signal_at(signal.SIGINT, 2, "on_train_batch_start", times=2)))
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # Lightning ignores Ctrl-C after a KeyboardInterrupt
+    assert stopped.value.code == 1
+    assert final_state(run_dir)["global_step"] == 8  # the end of epoch 1, written by callbacks.last_checkpoint
+    assert "Stopped without saving" in caplog.text
 
 
 def test_three_epochs_resumed_to_six_equal_six_straight_with_a_constant_schedule(tmp_path):
@@ -114,7 +152,8 @@ def test_ctrl_c_saves_last_ckpt_and_the_run_resumes_from_it(tmp_path):
     time.sleep(0.5)
     process.send_signal(signal.SIGINT)
     output = process.communicate(timeout=120)[0]
-    assert process.returncode != 0
+    assert process.returncode == 130, output
+    assert "Ctrl-C: saving the run at the next safe point" in output
     assert f"Interrupted: saved {last}" in output and f"ckpt_path={last}" in output
     saved = torch.load(last, map_location="cpu", weights_only=True)
     assert 0 < saved["global_step"] < 1000 * 4

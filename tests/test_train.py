@@ -8,8 +8,11 @@ import lightning as L
 import pytest
 import torch
 from conftest import FAST, ROOT
+from lightning.pytorch.callbacks import ProgressBar
 
+from recipe.instantiate import instantiate_all
 from recipe.tasks import build, train
+from recipe.trainer import build_trainer
 
 OPTIMIZERS = sorted(p.stem for p in (ROOT / "conf/optimizer").glob("*.yaml"))
 SCHEDULERS = sorted(p.stem for p in (ROOT / "conf/scheduler").glob("*.yaml"))
@@ -72,3 +75,12 @@ def test_last_ckpt_holds_the_final_epoch_even_when_the_best_is_earlier(make_cfg,
     assert len(checkpoints) == 2 and checkpoints[0].startswith("epoch_000-") and checkpoints[1] == "last.ckpt"
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert (last["epoch"], last["global_step"]) == (2, 3 * 4)  # 4 batches an epoch
+
+
+def test_enable_progress_bar_false_also_drops_the_configured_bar(make_cfg):
+    # Lightning rejects a ProgressBar callback with enable_progress_bar=False (a MisconfigurationException)
+    cfg = make_cfg("trainer.enable_progress_bar=false")
+    assert cfg.callbacks.progress_bar is not None
+    trainer = build_trainer(cfg.trainer, callbacks=instantiate_all(cfg.callbacks), logger=False)
+    assert trainer.progress_bar_callback is None
+    assert not any(isinstance(c, ProgressBar) for c in trainer.callbacks)

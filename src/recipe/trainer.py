@@ -7,6 +7,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig
 
 from recipe.checks import check_trainer
@@ -40,4 +41,6 @@ def build_trainer(cfg: DictConfig, **kwargs: Any) -> L.Trainer:
     check_strategy(cfg.get("strategy", "auto"), cfg.get("accelerator", "auto"))
     precision = resolve_precision(cfg.get("precision", "auto"), cfg.get("accelerator", "auto"))
     isolate_multirun_job()
+    if cfg.get("enable_progress_bar") is False:  # the switch wins over callbacks.progress_bar, which Lightning rejects
+        kwargs["callbacks"] = [c for c in kwargs.get("callbacks") or () if not isinstance(c, ProgressBar)]
     return instantiate(cfg, precision=precision, **kwargs)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +25,78 @@ def last_checkpoint_path(trainer: L.Trainer) -> Path | None:
 
 
 class CheckpointOnInterrupt(Callback):
-    """On Ctrl-C or SIGTERM, saves the whole training state to ``last.ckpt`` and says how to resume.
+    """Stops a run cleanly on Ctrl-C or SIGTERM: saves the whole training state to ``last.ckpt``, says how to
+    resume, and exits with 130 (Ctrl-C) or 143 (SIGTERM).
 
-    Lightning's ``OnExceptionCheckpoint`` saves on every exception (a diverged run's broken weights too) and
-    deletes its file when a run ends normally; this one saves only when the run was stopped from outside.
+    Lightning acts on SIGTERM between two validation batches too, and a checkpoint saved there resumes with that
+    validation skipped (``EarlyStopping`` then finds no ``val/loss``); a ``KeyboardInterrupt`` lands anywhere. So
+    during training this callback takes both signals and hands them to Lightning's SIGTERM handler only where a
+    checkpoint resumes correctly: after a training batch that no validation follows, after a validation, or at the
+    end of an epoch. A second Ctrl-C stops at once, without saving: ``last.ckpt`` keeps the last finished epoch.
+    Lightning's ``OnExceptionCheckpoint`` saves on every exception (a diverged run's broken weights too) and deletes
+    its file when a run ends normally; this one saves only when the run was stopped from outside.
     """
 
+    def __init__(self) -> None:
+        self.stop_signal: signal.Signals | None = None
+        self._handlers: dict[signal.Signals, Any] = {}  # the handlers this callback replaced, Lightning's SIGTERM one
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.stop_signal = None
+        if threading.current_thread() is threading.main_thread():  # Python takes signals in the main thread only
+            self._handlers = {s: signal.signal(s, self._request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def _request_stop(self, signum: int, frame: Any) -> None:
+        self.stop_signal = signal.Signals(signum)
+        if signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, self._handlers.pop(signal.SIGINT))  # a second Ctrl-C raises at once
+            rank_zero_info("\nCtrl-C: saving the run at the next safe point (Ctrl-C again stops at once, unsaved)")
+
+    def _stop_now_if_asked(self) -> None:
+        lightning_sigterm = self._handlers.get(signal.SIGTERM)
+        if self.stop_signal is not None and callable(lightning_sigterm):
+            lightning_sigterm(signal.SIGTERM, None)  # Lightning raises SIGTERMException at its next check
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        batch_idx = args[-1]
+        validates_per_epoch = isinstance(trainer.val_check_interval, float) and trainer.val_check_interval == 1.0
+        if validates_per_epoch and batch_idx + 1 < trainer.num_training_batches:  # no validation follows this batch
+            self._stop_now_if_asked()
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._stop_now_if_asked()  # no request is taken before training starts, so sanity checks never stop
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._stop_now_if_asked()
+
+    def _restore_handlers(self) -> None:
+        for signum, handler in self._handlers.items():
+            if signal.getsignal(signum) == self._request_stop:
+                signal.signal(signum, handler)
+        self._handlers = {}
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._restore_handlers()
+
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        self._restore_handlers()
         path = last_checkpoint_path(trainer)
-        if path is None or not isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
+        if path is None:
             return
-        trainer.save_checkpoint(path)
-        rank_zero_info(f"Interrupted: saved {path}\nResume with: python src/train.py ckpt_path={path}")
+        if isinstance(exception, SIGTERMException):
+            trainer.save_checkpoint(path)
+            rank_zero_info(f"Interrupted: saved {path}\nResume with: python src/train.py ckpt_path={path}")
+        elif isinstance(exception, KeyboardInterrupt) and path.is_file():
+            rank_zero_info(
+                f"Stopped without saving; {path} holds the last finished epoch.\n"
+                f"Resume with: python src/train.py ckpt_path={path}"
+            )
+
+
+def exit_code_after_stop(trainer: L.Trainer) -> int:
+    """128 + the signal that stopped ``trainer.fit``, the shell's convention: 130 for Ctrl-C, 143 for SIGTERM."""
+    stopper = next((c for c in trainer.callbacks if isinstance(c, CheckpointOnInterrupt)), None)
+    return 128 + (stopper.stop_signal if stopper and stopper.stop_signal else signal.SIGTERM)
 
 
 class RngState(Callback):
