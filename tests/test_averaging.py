@@ -1,10 +1,11 @@
-"""EMA and SWA callbacks change the weights that are validated, checkpointed and tested."""
+"""EMA and SWA callbacks change the weights that are validated, checkpointed and tested; `test_weights` picks them."""
 
 import lightning as L
 import pytest
 import torch
 from conftest import NO_LOGGER
 
+from recipe.errors import ConfigError
 from recipe.tasks import train
 
 
@@ -29,3 +30,28 @@ def test_swa_replaces_the_final_weights(make_cfg, tmp_path):
     plain = train(make_cfg(*overrides, "callbacks.model_checkpoint=null"))
     averaged = train(make_cfg("callbacks=swa", "callbacks.swa.swa_epoch_start=1", *overrides))
     assert averaged["test/loss"] != pytest.approx(plain["test/loss"], abs=1e-7)
+
+
+class WeightsAtTrainEnd(L.Callback):
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.weights = {k: v.clone() for k, v in pl_module.state_dict().items()}
+
+
+@pytest.mark.parametrize("test_weights", ["best", "last"])
+def test_test_weights_picks_the_best_checkpoint_or_the_final_weights(make_cfg, tmp_path, test_weights):
+    # mode=max on a falling val/loss keeps epoch 0 as the "best", so best and final weights differ
+    best_is_first = ["callbacks.model_checkpoint.monitor=val/loss", "callbacks.model_checkpoint.mode=max"]
+    cfg = make_cfg(*NO_LOGGER, "trainer.max_epochs=3", *best_is_first, f"test_weights={test_weights}")
+    final, tested = WeightsAtTrainEnd(), WeightsAtTest()
+    train(cfg, [final, tested])
+    (best_path,) = (tmp_path / "checkpoints").glob("epoch_000-*.ckpt")
+    best = torch.load(best_path, weights_only=True)["state_dict"]
+    weight = "net.layers.1.weight"
+    assert not torch.equal(best[weight], final.weights[weight])
+    expected = best if test_weights == "best" else final.weights
+    assert torch.equal(tested.weights[weight], expected[weight])
+
+
+def test_an_unknown_test_weights_is_one_line_before_training(make_cfg):
+    with pytest.raises(ConfigError, match=r"^test_weights='final': one of best, last$"):
+        train(make_cfg(*NO_LOGGER, "test_weights=final"))

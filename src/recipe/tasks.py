@@ -27,6 +27,7 @@ from recipe.sweeps.trial import pruned_reason
 from recipe.trainer import build_trainer
 
 Metrics = dict[str, float]
+TEST_WEIGHTS = ("best", "last")  # what ``test`` evaluates: the best checkpoint, or the weights training ended with
 HPARAM_SECTIONS = ("data", "model", "module", "optimizer", "scheduler", "trainer", "seed")
 
 
@@ -75,13 +76,16 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
 
 
 def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> Metrics:
-    """Fit (after an LR range test when ``lr_find`` asks), then test the best checkpoint; return every logged
-    metric, or nothing when ``lr_find.only`` stops after the test.
+    """Fit (after an LR range test when ``lr_find`` asks), then test the best checkpoint or the final weights
+    (``test_weights``); return every logged metric, or nothing when ``lr_find.only`` stops after the test.
 
     Args:
         cfg: the composed ``train`` config.
         extra_callbacks: callbacks added to the configured ones (benchmarks and tests use it to observe a run).
     """
+    test_weights = cfg.get("test_weights", "best")
+    if test_weights not in TEST_WEIGHTS:
+        raise config_error("test_weights", test_weights, f"one of {', '.join(TEST_WEIGHTS)}")
     if cfg.get("ckpt_path"):
         load_checkpoint(cfg.ckpt_path)  # a missing or broken file fails here, in one line
     if cfg.get("seed") is not None:
@@ -103,15 +107,24 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> Metric
         raise SystemExit(exit_code_after_stop(trainer)) from None
     metrics = _metrics(trainer)
     if cfg.get("test") and not pruned_reason():  # a pruned trial's test score is never read
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        if best:  # its state_dict: the averaged weights under EMA/SWA (Lightning's own reload restores the raw ones)
-            module.load_state_dict(load_checkpoint(best)["state_dict"])
+        if test_weights == "best":
+            _load_best(trainer, module)
         else:
-            rank_zero_info("No best checkpoint (checkpointing off or fast_dev_run): testing the current weights.")
+            rank_zero_info("Testing the weights training ended with (test_weights=last).")
         trainer.test(module, datamodule=datamodule)
         metrics.update(_metrics(trainer))
     log_hparams(loggers, cfg, metrics)
     return metrics
+
+
+def _load_best(trainer: L.Trainer, module: L.LightningModule) -> None:
+    """Put the best checkpoint's weights into ``module``: its state_dict holds the averaged weights under EMA/SWA
+    (Lightning's own ``ckpt_path="best"`` reload restores the raw ones)."""
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if best:
+        module.load_state_dict(load_checkpoint(best)["state_dict"])
+    else:
+        rank_zero_info("No best checkpoint (checkpointing off or fast_dev_run): testing the current weights.")
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
