@@ -143,12 +143,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def evaluate(cfg: DictConfig) -> Metrics:
-    """Test a checkpoint on the data and model stored inside it."""
+    """Test a checkpoint on the data and model stored inside it, in the run's precision unless told otherwise."""
     checkpoint = load_checkpoint(cfg.ckpt_path)
     run_cfg = OmegaConf.create(checkpoint[CHECKPOINT_KEY])
     datamodule, module = build(OmegaConf.merge(run_cfg, {"optimizer": None, "scheduler": None}))
     module.load_state_dict(checkpoint["state_dict"])
-    trainer = build_trainer(cfg.trainer, logger=instantiate_all(cfg.get("logger")))
+    trainer_cfg = cfg.trainer
+    if trainer_cfg.get("precision", "auto") == "auto":  # the run's own, so eval reproduces the run's test metric
+        trainer_cfg = OmegaConf.merge(trainer_cfg, {"precision": run_cfg.trainer.get("precision", "auto")})
+    trainer = build_trainer(trainer_cfg, logger=instantiate_all(cfg.get("logger")))
     trainer.test(module, datamodule=datamodule)
     return _metrics(trainer)
 
