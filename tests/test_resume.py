@@ -36,6 +36,14 @@ RUN = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def ctrl_c_as_in_a_terminal():
+    """SIGINT as Python sets it up in a foreground terminal; a background job (nohup, CI) may start with it ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 class SignalAt(L.Callback):
     """Raises ``signum`` in this process ``times`` times in ``hook`` of ``epoch`` (0-based), as a cluster's scheduler
     (SIGTERM) or a user at the keyboard (SIGINT) would; ``hook`` is a training or validation hook."""
@@ -118,13 +126,26 @@ def test_sigterm_mid_epoch_stops_after_that_batch_and_the_run_resumes(tmp_path):
     assert final_state(tmp_path / "resumed")["global_step"] == 24 and resumed["val/loss"] > 0
 
 
+def test_sigterm_during_the_final_test_exits_143_and_leaves_the_checkpoints_alone(tmp_path):
+    run_dir = tmp_path / "run"
+    overrides = ["test=true", "trainer.limit_test_batches=3", *signal_at(signal.SIGTERM, 6, "on_test_batch_start")]
+    with pytest.raises(SystemExit) as stopped:
+        train(cfg_for(run_dir, *overrides))
+    assert stopped.value.code == 143  # Lightning's own exit after SIGTERM is code 0
+    assert final_state(run_dir)["global_step"] == 24  # the end of training, not overwritten mid-test
+
+
+def test_a_run_started_with_ctrl_c_ignored_keeps_ignoring_it(tmp_path):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as nohup or a script's background job starts it
+    train(cfg_for(tmp_path / "run", *signal_at(signal.SIGINT, 2, "on_train_batch_start")))
+    assert final_state(tmp_path / "run")["global_step"] == 24
+    assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+
+
 def test_a_second_ctrl_c_stops_at_once_and_keeps_the_last_finished_epoch(tmp_path, caplog):
     run_dir = tmp_path / "run"
-    try:
-        with pytest.raises(SystemExit) as stopped:
-            train(cfg_for(run_dir, *signal_at(signal.SIGINT, 2, "on_train_batch_start", times=2)))
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # Lightning ignores Ctrl-C after a KeyboardInterrupt
+    with pytest.raises(SystemExit) as stopped:  # Lightning then ignores Ctrl-C; the fixture puts it back
+        train(cfg_for(run_dir, *signal_at(signal.SIGINT, 2, "on_train_batch_start", times=2)))
     assert stopped.value.code == 1
     assert final_state(run_dir)["global_step"] == 8  # the end of epoch 1, written by callbacks.last_checkpoint
     assert "Stopped without saving" in caplog.text

@@ -13,11 +13,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from recipe.callbacks import StoreRunConfig
-from recipe.callbacks.resume import exit_code_after_stop
+from recipe.callbacks.resume import exit_code_on_stop
 from recipe.callbacks.run_config import CHECKPOINT_KEY
 from recipe.console import print_config_tree, print_error
 from recipe.errors import ConfigError, TrainingDiverged, config_error
@@ -101,17 +100,16 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> Metric
             return {}
         if cfg.lr_find.apply and lr is not None:
             run_config["optimizer"]["lr"] = apply_lr(module, lr)
-    try:
+    with exit_code_on_stop(trainer):
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
-    except SIGTERMException:  # Lightning exits with 0 after Ctrl-C/SIGTERM; a stopped run is not a success
-        raise SystemExit(exit_code_after_stop(trainer)) from None
     metrics = _metrics(trainer)
     if cfg.get("test") and not pruned_reason():  # a pruned trial's test score is never read
         if test_weights == "best":
             _load_best(trainer, module)
         else:
             rank_zero_info("Testing the weights training ended with (test_weights=last).")
-        trainer.test(module, datamodule=datamodule)
+        with exit_code_on_stop(trainer):
+            trainer.test(module, datamodule=datamodule)
         metrics.update(_metrics(trainer))
     log_hparams(loggers, cfg, metrics)
     return metrics

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
@@ -43,8 +46,11 @@ class CheckpointOnInterrupt(Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.stop_signal = None
-        if threading.current_thread() is threading.main_thread():  # Python takes signals in the main thread only
-            self._handlers = {s: signal.signal(s, self._request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        if threading.current_thread() is not threading.main_thread():  # Python takes signals in the main thread only
+            return
+        # a process started with Ctrl-C ignored (nohup, a background job of a script) keeps ignoring it
+        taken = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) != signal.SIG_IGN]
+        self._handlers = {s: signal.signal(s, self._request_stop) for s in taken}
 
     def _request_stop(self, signum: int, frame: Any) -> None:
         self.stop_signal = signal.Signals(signum)
@@ -81,7 +87,7 @@ class CheckpointOnInterrupt(Callback):
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         self._restore_handlers()
         path = last_checkpoint_path(trainer)
-        if path is None:
+        if path is None or trainer.state.fn != TrainerFn.FITTING:  # stopped in the test: the fit's checkpoints stand
             return
         if isinstance(exception, SIGTERMException):
             trainer.save_checkpoint(path)
@@ -93,10 +99,16 @@ class CheckpointOnInterrupt(Callback):
             )
 
 
-def exit_code_after_stop(trainer: L.Trainer) -> int:
-    """128 + the signal that stopped ``trainer.fit``, the shell's convention: 130 for Ctrl-C, 143 for SIGTERM."""
-    stopper = next((c for c in trainer.callbacks if isinstance(c, CheckpointOnInterrupt)), None)
-    return 128 + (stopper.stop_signal if stopper and stopper.stop_signal else signal.SIGTERM)
+@contextmanager
+def exit_code_on_stop(trainer: L.Trainer) -> Iterator[None]:
+    """Turns Lightning's exit after Ctrl-C or SIGTERM (``SystemExit`` with code 0) into the shell's convention,
+    128 + the signal: 130 for Ctrl-C, 143 for SIGTERM. A stopped run is not a success."""
+    try:
+        yield
+    except SIGTERMException:
+        stopper = next((c for c in trainer.callbacks if isinstance(c, CheckpointOnInterrupt)), None)
+        signum = stopper.stop_signal if stopper and stopper.stop_signal else signal.SIGTERM
+        raise SystemExit(128 + signum) from None
 
 
 class RngState(Callback):
