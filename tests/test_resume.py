@@ -48,7 +48,7 @@ class SignalAt(L.Callback):
     """Raises ``signum`` in this process ``times`` times in ``hook`` of ``epoch`` (0-based), as a cluster's scheduler
     (SIGTERM) or a user at the keyboard (SIGINT) would; ``hook`` is a training or validation hook."""
 
-    def __init__(self, signum: int, epoch: int, hook: str = "on_train_epoch_end", times: int = 1) -> None:
+    def __init__(self, signum: int, epoch: int, hook: str, times: int = 1) -> None:
         self.signum, self.epoch, self.times = signal.Signals(signum), epoch, times
         setattr(self, hook, self._raise)
 
@@ -82,7 +82,7 @@ def assert_same_run(resumed: dict, straight: dict, resumed_state: dict, straight
     assert early_stopping(resumed_state)["best_score"] == pytest.approx(early_stopping(straight_state)["best_score"])
 
 
-def signal_at(signum: int, epoch: int, hook: str = "on_train_epoch_end", times: int = 1) -> list[str]:
+def signal_at(signum: int, epoch: int, hook: str, times: int = 1) -> list[str]:
     prefix = "+callbacks.signal_at"
     return [
         f"{prefix}._target_=test_resume.SignalAt",

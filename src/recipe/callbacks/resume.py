@@ -63,8 +63,9 @@ class CheckpointOnInterrupt(Callback):
         if self.stop_signal is not None and callable(lightning_sigterm):
             lightning_sigterm(signal.SIGTERM, None)  # Lightning raises SIGTERMException at its next check
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
-        batch_idx = args[-1]
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         validates_per_epoch = isinstance(trainer.val_check_interval, float) and trainer.val_check_interval == 1.0
         if validates_per_epoch and batch_idx + 1 < trainer.num_training_batches:  # no validation follows this batch
             self._stop_now_if_asked()
