@@ -1,4 +1,4 @@
-"""Callbacks that only take timestamps, for the benchmark scripts (``recipe.tasks.train(extra_callbacks=...)``
+"""Callbacks that only take timestamps, for the benchmark scripts (``train.train(extra_callbacks=...)``
 in process, or ``+callbacks.<name>._target_=clocks.<Class>`` with ``benchmarks/`` on ``PYTHONPATH``)."""
 
 from __future__ import annotations

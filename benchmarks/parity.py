@@ -4,10 +4,10 @@
     python benchmarks/parity.py --case digits_mlp --runs 3
     python benchmarks/parity.py --case digits_mlp --profile    # also: where a template epoch goes
 
-Both sides train the same network (built by ``recipe.tasks.build`` from the same seed), on the same tensors,
+Both sides train the same network (built by ``recipe.build.build`` from the same seed), on the same tensors,
 with the same batch size, optimizer, schedule, gradient clipping, label smoothing and augmentation, for the same
 epochs, and evaluate on the validation split every epoch. The raw loop indexes the in-memory tensors directly,
-the fastest way to write it by hand; the template is ``recipe.tasks.train``, with every callback and logger of
+the fastest way to write it by hand; the template is ``train.train``, with every callback and logger of
 ``conf/callbacks/default.yaml`` on, exactly as ``src/train.py`` runs it. Two more columns show the template
 without its callbacks and logger, and plain Lightning (``PlainModule``: the same net, optimizer and schedule
 through a bare ``Trainer``, with ``self.log`` each step as most LightningModules have it). Runs alternate
@@ -24,6 +24,7 @@ import itertools
 import math
 import re
 import statistics
+import sys
 import tempfile
 import time
 
@@ -32,10 +33,13 @@ import torch
 from clocks import EpochClock
 from torch import nn
 
-from recipe.config import compose_config
+from recipe.build import build
+from recipe.config import PROJECT_ROOT, compose_config
 from recipe.optim import build_optimizer, build_scheduler
 from recipe.optim.schedulers import RunLength
-from recipe.tasks import build, train
+
+sys.path.insert(0, str(PROJECT_ROOT / "src"))  # src/train.py, the template side
+from train import train
 
 # The Lightning loop and the LightningModule alone: what the callbacks and the logger add shows against it.
 BARE = ["~callbacks", "~logger", "+trainer.enable_checkpointing=false", "trainer.enable_progress_bar=false"]
@@ -76,7 +80,7 @@ class PlainModule(L.LightningModule):
         self.log("val/acc", (self.net(x).argmax(1) == y).float().mean())
 
     def configure_optimizers(self) -> dict:
-        optimizer = build_optimizer(self.net, self.optimizer_spec, self.trainer.datamodule.batch_size)
+        optimizer = build_optimizer(self.net, self.optimizer_spec)
         run = RunLength(self.steps * self.trainer.max_epochs, self.steps)
         return {"optimizer": optimizer, "lr_scheduler": build_scheduler(optimizer, self.scheduler_spec, run)}
 
@@ -113,7 +117,7 @@ def raw_run(overrides: list[str]) -> tuple[float, float]:
     x_train, y_train = datamodule.datasets["train"].tensors
     x_val, y_val = datamodule.datasets["val"].tensors
     steps = math.ceil(len(x_train) / batch_size)
-    optimizer = build_optimizer(net, module.optimizer_spec, batch_size)
+    optimizer = build_optimizer(net, module.optimizer_spec)
     schedule = build_scheduler(optimizer, module.scheduler_spec, RunLength(steps * epochs, steps))["scheduler"]
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.module.label_smoothing)
     augment, clip = getattr(datamodule, "augment", None), cfg.trainer.gradient_clip_val

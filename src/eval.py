@@ -1,15 +1,38 @@
 """Test a checkpoint: ``python src/eval.py ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt``."""
 
-import hydra
-from omegaconf import DictConfig
+from __future__ import annotations
 
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from recipe.build import build
+from recipe.callbacks import load_checkpoint
+from recipe.callbacks.run_config import CHECKPOINT_KEY
 from recipe.config import CONF_DIR
-from recipe.tasks import evaluate, run
+from recipe.entry import entry_point, optimized_value
+from recipe.instantiate import instantiate_all
+from recipe.trainer import build_trainer, logged_metrics
+from recipe.validate import check_eval_config
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Test a checkpoint on the data and model stored inside it, in the run's precision unless told otherwise."""
+    checkpoint = load_checkpoint(cfg.ckpt_path)
+    run_cfg = OmegaConf.create(checkpoint[CHECKPOINT_KEY])
+    datamodule, module = build(OmegaConf.merge(run_cfg, {"optimizer": None, "scheduler": None}))
+    module.load_state_dict(checkpoint["state_dict"])
+    trainer_cfg = cfg.trainer
+    if trainer_cfg.get("precision", "auto") == "auto":  # the run's own, so eval reproduces the run's test metric
+        trainer_cfg = OmegaConf.merge(trainer_cfg, {"precision": run_cfg.trainer.get("precision", "auto")})
+    trainer = build_trainer(trainer_cfg, logger=instantiate_all(cfg.logger))
+    trainer.test(module, datamodule=datamodule)
+    return logged_metrics(trainer)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="eval")
+@entry_point(check_eval_config)
 def main(cfg: DictConfig) -> float | None:
-    return run(evaluate, cfg)
+    return optimized_value(evaluate(cfg), cfg.optimized_metric)
 
 
 if __name__ == "__main__":

@@ -1,20 +1,93 @@
-"""Train a model: ``python src/train.py [group=option ...] [key=value ...]`` (``-m`` sweeps)."""
+"""Train a model: ``python src/train.py [group=option ...] [key=value ...]`` (``-m`` sweeps).
 
-import sys
+The recipe reads top to bottom in ``train``; ``main`` wraps it in what every entry point does (``entry_point``:
+config check first, config tree, one-line errors and exit codes, the run's log, "Outputs:").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
 
 import hydra
-from omegaconf import DictConfig
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_info
+from omegaconf import DictConfig, OmegaConf
 
+from recipe.build import build
+from recipe.callbacks import StoreRunConfig, load_checkpoint
+from recipe.callbacks.resume import exit_code_on_stop
 from recipe.config import CONF_DIR
-from recipe.shorthands import expand_shorthands
-from recipe.tasks import run, train
+from recipe.distributed import isolate_multirun_job, launch_env
+from recipe.entry import entry_point, optimized_value
+from recipe.hparams import log_hparams
+from recipe.instantiate import instantiate, instantiate_all
+from recipe.lr_find import find_lr
+from recipe.module import global_batch_size
+from recipe.optim import resolve_lr
+from recipe.sweeps.trial import pruned_reason
+from recipe.trainer import build_trainer, logged_metrics
+from recipe.validate import check_train_config
+
+LAUNCH_ENV = launch_env()  # DDP launch variables as the process started, before any sweep job's launch sets them
+
+
+def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> dict[str, float]:
+    """Fit (after an LR range test when ``lr_find`` asks), then test the best checkpoint or the final weights
+    (``test_weights``); return every logged metric, or nothing when ``lr_find=only`` stops after the plot.
+
+    Args:
+        cfg: the composed ``train`` config, checked by ``check_train_config``.
+        extra_callbacks: callbacks added to the configured ones (benchmarks and tests use it to observe a run).
+    """
+    if cfg.ckpt_path:
+        load_checkpoint(cfg.ckpt_path)  # a missing or foreign file fails here, in one line
+    if cfg.seed is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    datamodule, module = build(cfg)
+    run_config = OmegaConf.to_container(cfg, resolve=True)  # stored in every checkpoint
+    callbacks = [*instantiate_all(cfg.callbacks), StoreRunConfig(run_config), *extra_callbacks]
+    loggers = instantiate_all(cfg.logger)
+    trainer = build_trainer(cfg.trainer, callbacks=callbacks, logger=loggers)
+
+    lr_find = instantiate(cfg.lr_find)
+    found = find_lr(trainer, module, datamodule, lr_find) if lr_find.wanted else None
+    if lr_find.action == "only":
+        return {}
+    # the run's LR, resolved once: optimizer.lr scaled for the global batch, or the LR finder's when applied
+    module.lr = resolve_lr(module.optimizer_spec, global_batch_size(trainer, datamodule), found)
+    run_config["optimizer"]["lr"] = module.lr.configured
+
+    with exit_code_on_stop(trainer):
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
+    metrics = logged_metrics(trainer)
+    if cfg.test and not pruned_reason():  # a pruned trial's test score is never read
+        load_test_weights(trainer, module, cfg.test_weights)
+        with exit_code_on_stop(trainer):
+            trainer.test(module, datamodule=datamodule)
+        metrics.update(logged_metrics(trainer))
+    log_hparams(loggers, run_config, metrics)
+    return metrics
+
+
+def load_test_weights(trainer: L.Trainer, module: L.LightningModule, which: str) -> None:
+    """Put the weights ``test_weights`` names into ``module``: the best checkpoint's ``state_dict`` (which holds
+    the averaged weights under EMA/SWA, where Lightning's ``ckpt_path="best"`` restores the raw ones), or keep
+    the weights training ended with."""
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if which == "last":
+        rank_zero_info("Testing the weights training ended with (test_weights=last).")
+    elif best:
+        module.load_state_dict(load_checkpoint(best)["state_dict"])
+    else:
+        rank_zero_info("No best checkpoint (checkpointing off or fast_dev_run): testing the current weights.")
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
+@entry_point(check_train_config)
 def main(cfg: DictConfig) -> float | None:
-    return run(train, cfg)
+    isolate_multirun_job(LAUNCH_ENV)  # in a -m sweep, Lightning's DDP children run this job only
+    return optimized_value(train(cfg), cfg.optimized_metric)
 
 
 if __name__ == "__main__":
-    sys.argv[1:] = expand_shorthands(sys.argv[1:])
     main()

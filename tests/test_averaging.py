@@ -6,7 +6,7 @@ import torch
 from conftest import NO_LOGGER
 
 from recipe.errors import ConfigError
-from recipe.tasks import train
+from train import train
 
 
 class WeightsSeen(L.Callback):

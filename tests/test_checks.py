@@ -3,10 +3,11 @@
 import re
 
 import pytest
+from omegaconf import OmegaConf
 
-from recipe.checks import check_trainer
 from recipe.errors import ConfigError
-from recipe.tasks import run, train
+from recipe.validate import check_trainer_config
+from train import main
 
 
 @pytest.mark.parametrize(
@@ -27,19 +28,19 @@ from recipe.tasks import run, train
 )
 def test_each_rule(key, value, allowed):
     with pytest.raises(ConfigError) as caught:
-        check_trainer({key: value})
+        check_trainer_config(OmegaConf.create({key: value}))
     assert str(caught.value) == f"trainer.{key}={value!r}: must be {allowed}"
 
 
 def test_the_default_trainer_passes_and_min_epochs_may_not_exceed_max_epochs(make_cfg):
-    check_trainer(make_cfg().trainer)
+    check_trainer_config(make_cfg().trainer)
     with pytest.raises(ConfigError, match=re.escape("trainer.min_epochs=5: must not exceed trainer.max_epochs=3")):
-        check_trainer({"max_epochs": 3, "min_epochs": 5})
+        check_trainer_config(OmegaConf.create({"max_epochs": 3, "min_epochs": 5}))
 
 
 def test_train_rejects_before_building_anything(make_cfg, capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
-        run(train, make_cfg("trainer.accumulate_grad_batches=0"))
+        main(make_cfg("trainer.accumulate_grad_batches=0"))
     assert exit_info.value.code == 2
     assert "error: trainer.accumulate_grad_batches=0: must be an integer >= 1" in capsys.readouterr().err
     assert not (tmp_path / "checkpoints").exists()

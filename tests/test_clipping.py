@@ -11,9 +11,9 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import CSVLogger
 
+from recipe.build import build
 from recipe.errors import ConfigError
 from recipe.instantiate import instantiate
-from recipe.tasks import build
 from recipe.trainer import build_trainer
 
 STEPS = 4

@@ -10,7 +10,8 @@ import pytest
 import torch
 from conftest import FAST
 
-from recipe.tasks import evaluate, run, train
+from eval import main as evaluate_main
+from train import train
 
 
 class RunsCode:
@@ -25,7 +26,7 @@ class RunsCode:
 
 def eval_error(make_cfg, ckpt: Path, capsys) -> str:
     with pytest.raises(SystemExit) as exit_info:
-        run(evaluate, make_cfg(f"ckpt_path={ckpt}", config_name="eval"))
+        evaluate_main(make_cfg(f"ckpt_path={ckpt}", config_name="eval"))
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("error:")]

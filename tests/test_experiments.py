@@ -3,7 +3,7 @@
 import pytest
 from conftest import NO_LOGGER
 
-from recipe.tasks import train
+from train import train
 
 EXPERIMENTS = ["mnist1d_mlp", "mnist1d_cnn", "mnist1d_transformer", "digits_cnn"]
 

@@ -12,7 +12,7 @@ import torch
 
 from recipe.callbacks import BatchNormCheck, DivergenceGuard
 from recipe.errors import ConfigError, TrainingDiverged
-from recipe.tasks import run, train
+from train import main, train
 
 QUIET = [
     "trainer.enable_progress_bar=false",
@@ -68,7 +68,7 @@ def test_divergence_is_one_error_line_and_exit_code_1(make_cfg, capsys):
         "+callbacks.poison.epoch=0",
     )
     with pytest.raises(SystemExit) as exit_info:
-        run(train, cfg)
+        main(cfg)
     assert exit_info.value.code == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith("error: training diverged: loss=nan at step 0")
@@ -101,7 +101,7 @@ def test_onecycle_warmup_shorter_than_a_step_is_an_error(make_cfg, capsys):
         *QUIET, "scheduler=onecycle", "scheduler.pct_start=0.1", "trainer.max_epochs=1", "trainer.limit_train_batches=5"
     )
     with pytest.raises(SystemExit) as exit_info:
-        run(train, cfg)
+        main(cfg)
     assert exit_info.value.code == 2
     assert (
         "error: scheduler.pct_start=0.1: warms up over 0.5 of the run's 5 steps; needs >= 1" in capsys.readouterr().err

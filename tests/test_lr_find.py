@@ -1,5 +1,5 @@
 """The LR range test: its plot in the run folder and in TensorBoard, and the found LR in the optimizer and
-the schedule when ``lr_find.apply`` asks for it."""
+the schedule when ``lr_find=apply`` asks for it."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from conftest import run_script
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from recipe.errors import ConfigError
-from recipe.lr_find import suggest, wanted
-from recipe.tasks import run, train
+from recipe.lr_find import suggest
+from recipe.validate import check_train_config
+from train import main, train
 
 QUIET = [
     "trainer.enable_progress_bar=false",
@@ -40,7 +41,7 @@ def last_checkpoint(tmp_path) -> dict:
 
 def test_apply_trains_with_the_found_lr_and_logs_the_plot(make_cfg, tmp_path, caplog):
     caplog.set_level("INFO")
-    train(make_cfg(*QUIET, "scheduler=constant", "lr_find.enabled=true", "lr_find.apply=true"))
+    train(make_cfg(*QUIET, "scheduler=constant", "lr_find=apply"))
     lr = suggested(caplog)
     assert (tmp_path / "lr_find.png").read_bytes()[:8] == PNG
     assert "lr_find" in EventAccumulator(str(tmp_path / "tensorboard")).Reload().Tags()["images"]
@@ -53,29 +54,27 @@ def test_apply_trains_with_the_found_lr_and_logs_the_plot(make_cfg, tmp_path, ca
 
 def test_the_schedule_peaks_at_the_found_lr(make_cfg, tmp_path, caplog):
     caplog.set_level("INFO")
-    train(
-        make_cfg(*QUIET, "scheduler=warmup_cosine", "scheduler.warmup=2", "lr_find.enabled=true", "lr_find.apply=true")
-    )
+    train(make_cfg(*QUIET, "scheduler=warmup_cosine", "scheduler.warmup=2", "lr_find=apply"))
     lrs = [lr for _, lr in last_checkpoint(tmp_path)["callbacks"]["RunReport"]["lrs"]]
     assert lrs[0] == 0.0 and max(lrs) == pytest.approx(suggested(caplog), rel=1e-3) and lrs[-1] < max(lrs)
 
 
 def test_without_apply_the_lr_stays(make_cfg, tmp_path, caplog):
     caplog.set_level("INFO")
-    train(make_cfg(*QUIET, "scheduler=constant", "lr_find.enabled=true"))
+    train(make_cfg(*QUIET, "scheduler=constant", "lr_find=plot"))
     assert (tmp_path / "lr_find.png").is_file()
-    assert "lr_find.apply=true or optimizer.lr=" in caplog.text
+    assert "lr_find=apply or optimizer.lr=" in caplog.text
     assert last_checkpoint(tmp_path)["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(1e-3)
 
 
 def test_only_stops_after_the_plot(make_cfg, tmp_path):
-    assert run(train, make_cfg(*QUIET, "lr_find.only=true")) is None
+    assert main(make_cfg(*QUIET, "lr_find=only")) is None
     assert (tmp_path / "lr_find.png").is_file()
     assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "report.md").exists()
 
 
-def test_lr_find_true_on_the_command_line(tmp_path):
-    result = run_script("train.py", *QUIET, "lr_find=true", "lr_find.only=true", run_dir=tmp_path)
+def test_lr_find_only_on_the_command_line(tmp_path):
+    result = run_script("train.py", *QUIET, "lr_find=only", run_dir=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "LR finder: suggested lr=" in result.stdout + result.stderr
     assert (tmp_path / "lr_find.png").is_file()
@@ -97,17 +96,16 @@ def test_suggestion_is_the_steepest_fall_per_decade():
 )
 def test_nonsense_settings_are_rejected(make_cfg, overrides, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
-        train(make_cfg(*QUIET, "lr_find.enabled=true", *overrides))
+        check_train_config(make_cfg(*QUIET, "lr_find=plot", *overrides))
 
 
 def test_lr_find_is_refused_when_resuming(make_cfg):
-    settings = make_cfg("lr_find.apply=true").lr_find
-    assert wanted(settings) and not wanted(make_cfg().lr_find)
-    with pytest.raises(ConfigError, match="not with ckpt_path: a resumed run keeps its optimizer's LR"):
-        wanted(settings, "run/checkpoints/last.ckpt")
+    with pytest.raises(ConfigError, match=re.escape("lr_find='apply'")):
+        check_train_config(make_cfg("lr_find=apply", "ckpt_path=run/checkpoints/last.ckpt"))
+    check_train_config(make_cfg("ckpt_path=run/checkpoints/last.ckpt"))
 
 
 def test_apply_refuses_a_fixed_onecycle_peak(make_cfg):
-    cfg = make_cfg(*QUIET, "scheduler=onecycle", "scheduler.max_lr=0.01", "lr_find.apply=true")
-    with pytest.raises(ConfigError, match=re.escape("scheduler.max_lr=0.01: must be null for lr_find.apply")):
-        train(cfg)
+    cfg = make_cfg(*QUIET, "scheduler=onecycle", "scheduler.max_lr=0.01", "lr_find=apply")
+    with pytest.raises(ConfigError, match=re.escape("scheduler.max_lr=0.01")):
+        check_train_config(cfg)

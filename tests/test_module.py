@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from recipe.tasks import build
+from recipe.build import build
 
 
 class CheckEpochMetrics(L.Callback):

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from recipe.errors import ConfigError
-from recipe.optim import OPTIMIZERS, OptimizerSpec, build_optimizer
+from recipe.optim import OPTIMIZERS, OptimizerSpec, build_optimizer, resolve_lr
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
@@ -25,7 +25,7 @@ def test_torch_arguments_reach_the_optimizer():
 @pytest.mark.parametrize("rule, factor", [("linear", 4.0), ("sqrt", 2.0), (None, 1.0)])
 def test_lr_scaling_with_global_batch(rule, factor):
     spec = OptimizerSpec("sgd", lr=0.1, lr_scaling=rule, base_batch_size=64)
-    optimizer = build_optimizer(nn.Linear(4, 2), spec, global_batch_size=256)
+    optimizer = build_optimizer(nn.Linear(4, 2), spec, resolve_lr(spec, global_batch_size=256).peak)
     assert optimizer.defaults["lr"] == pytest.approx(0.1 * factor)
     assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([0.1 * factor] * 2)
 

@@ -12,7 +12,7 @@ from omegaconf import open_dict
 
 from recipe.errors import ConfigError
 from recipe.report import Thresholds, diagnose
-from recipe.tasks import train
+from train import train
 
 QUIET = [
     "trainer.enable_progress_bar=false",

@@ -16,7 +16,7 @@ from conftest import ROOT
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from recipe.tasks import run, train
+from train import main, train
 
 RUN = [
     "model.hidden_sizes=[32]",
@@ -190,6 +190,6 @@ def test_ctrl_c_saves_last_ckpt_and_the_run_resumes_from_it(tmp_path):
 def test_resuming_from_a_missing_checkpoint_is_one_line(tmp_path, capsys):
     missing = tmp_path / "run" / "checkpoints" / "last.ckpt"
     with pytest.raises(SystemExit) as exit_info:
-        run(train, cfg_for(tmp_path / "resumed", f"ckpt_path={missing}"))
+        main(cfg_for(tmp_path / "resumed", f"ckpt_path={missing}"))
     assert exit_info.value.code == 2
     assert f"error: ckpt_path='{missing}': no such file" in capsys.readouterr().err

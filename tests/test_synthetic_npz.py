@@ -5,10 +5,11 @@ import pytest
 import torch
 from conftest import FAST
 
+from recipe.build import build
 from recipe.data.npz import NpzDataModule
 from recipe.data.synthetic import SyntheticDataModule
 from recipe.errors import ConfigError
-from recipe.tasks import build, train
+from train import train
 
 
 def tensors(dm, split: str) -> tuple[torch.Tensor, torch.Tensor]:

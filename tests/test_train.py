@@ -1,4 +1,4 @@
-"""Training through ``recipe.tasks.train`` with composed configs: every optimizer x scheduler pair, and
+"""Training through ``train.train`` with composed configs: every optimizer x scheduler pair, and
 the run length flowing from the Trainer into the schedule."""
 
 import itertools
@@ -10,9 +10,10 @@ import torch
 from conftest import FAST, ROOT
 from lightning.pytorch.callbacks import ProgressBar
 
+from recipe.build import build
 from recipe.instantiate import instantiate_all
-from recipe.tasks import build, train
 from recipe.trainer import build_trainer
+from train import train
 
 OPTIMIZERS = sorted(p.stem for p in (ROOT / "conf/optimizer").glob("*.yaml"))
 SCHEDULERS = sorted(p.stem for p in (ROOT / "conf/scheduler").glob("*.yaml"))

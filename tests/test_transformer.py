@@ -5,11 +5,11 @@ import pytest
 import torch
 from torch import nn
 
+from recipe.build import build
 from recipe.data.synthetic import SyntheticDataModule
 from recipe.errors import ConfigError
 from recipe.models.transformer import Transformer
 from recipe.optim import OptimizerSpec, build_optimizer
-from recipe.tasks import build
 
 
 @pytest.mark.parametrize(

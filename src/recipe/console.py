@@ -1,9 +1,13 @@
-"""What a run prints: the resolved config as a tree, and one-line errors."""
+"""What a run prints: the resolved config as a tree, one-line errors, and a copy of it all in the run's log file."""
 
 from __future__ import annotations
 
+import logging
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TextIO
 
 import rich
 import rich.syntax
@@ -12,6 +16,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 FIRST = ("data", "model", "module", "optimizer", "scheduler", "trainer", "callbacks", "logger")
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 @rank_zero_only
@@ -27,5 +32,52 @@ def print_config_tree(cfg: DictConfig, skip: Sequence[str] = ("hydra", "paths"))
 
 
 def print_error(message: str) -> None:
-    """The one line a user sees for a bad value or file."""
+    """The one line a user sees for a bad value or file: last on the terminal, and in the run's log file."""
+    for handler in _log_files():
+        handler.stream.write(f"error: {message}\n")
+        handler.flush()
     print(f"error: {message}", file=sys.stderr)
+
+
+def _log_files() -> list[logging.FileHandler]:
+    return [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler) and h.stream]
+
+
+class _Tee:
+    """A text stream that writes to the terminal and, without colour codes, to the run's log file."""
+
+    def __init__(self, terminal: TextIO, log: logging.FileHandler) -> None:
+        self.terminal, self.log = terminal, log
+
+    def write(self, text: str) -> int:
+        self.log.stream.write(ANSI.sub("", text))
+        return self.terminal.write(text)
+
+    def flush(self) -> None:
+        self.log.flush()
+        self.terminal.flush()
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding: the terminal's
+        return getattr(self.terminal, name)
+
+
+@contextmanager
+def copy_output_to_log() -> Iterator[None]:
+    """While a job runs, its log file (Hydra's ``<run>/<task>.log``) gets what the terminal shows: Lightning's
+    log messages (routed through the root logger Hydra set up), warnings, and everything printed to stdout.
+    The progress bar draws on stderr, so it stays out of the file."""
+    files = _log_files()
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):  # their own handlers bypass the root logger
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+    logging.captureWarnings(True)
+    if not files:
+        yield
+        return
+    stdout, sys.stdout = sys.stdout, _Tee(sys.stdout, files[0])
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stdout = stdout

@@ -21,16 +21,15 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import read_write
 
-# What Lightning's launcher writes into the parent's environment; their values before any launch.
+# What Lightning's launcher writes into the parent's environment.
 LAUNCH_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
-_ENV_AT_IMPORT = {key: os.environ.get(key) for key in LAUNCH_ENV}
 # Hydra flags that choose the config and must reach the children; the rest of argv is the sweep.
 CONFIG_FLAGS = ("-cn", "--config-name", "-cp", "--config-path", "-cd", "--config-dir")
 
 
-def launched_externally() -> bool:
-    """Whether torchrun, SLURM or another launcher started this process (it must then not start others)."""
-    return _ENV_AT_IMPORT["LOCAL_RANK"] is not None or "SLURM_PROCID" in os.environ
+def launch_env() -> dict[str, str | None]:
+    """The launch variables as the process started with them: read by the entry point before any job runs."""
+    return {key: os.environ.get(key) for key in LAUNCH_ENV}
 
 
 def single_job_argv(argv: list[str], overrides: list[str]) -> list[str]:
@@ -44,14 +43,19 @@ def single_job_argv(argv: list[str], overrides: list[str]) -> list[str]:
     return [*kept, *overrides]
 
 
-def isolate_multirun_job() -> None:
-    """Before a multirun job builds its Trainer: undo the last job's launch, point children at this job."""
-    if not HydraConfig.initialized() or launched_externally():
+def isolate_multirun_job(env_at_start: dict[str, str | None]) -> None:
+    """Before a multirun job builds its Trainer: undo the last job's launch, point children at this job.
+
+    Args:
+        env_at_start: ``launch_env()`` as the process started, before any job's launch changed it.
+    """
+    launched_externally = env_at_start["LOCAL_RANK"] is not None or "SLURM_PROCID" in os.environ
+    if not HydraConfig.initialized() or launched_externally:
         return
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode != RunMode.MULTIRUN:
         return
-    for key, value in _ENV_AT_IMPORT.items():
+    for key, value in env_at_start.items():
         if value is None:
             os.environ.pop(key, None)
     if dist.is_available() and dist.is_initialized():

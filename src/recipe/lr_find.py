@@ -1,10 +1,12 @@
 """The LR range test: Lightning's ``Tuner.lr_find`` over log-spaced LRs, its plot saved as a PNG and shown in
-TensorBoard, and the suggested LR handed to the optimizer spec so the schedule is built around it."""
+TensorBoard, and the suggested LR handed back so that the optimizer and its schedule are built around it."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import lightning as L
 import torch
@@ -12,41 +14,57 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.tuner import Tuner
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from matplotlib.figure import Figure
-from omegaconf import DictConfig
 
 from recipe.errors import config_error
-from recipe.module import Classifier
 
 PLOT = "lr_find.png"
+ACTIONS = ("off", "plot", "apply", "only")
 MODES = ("exponential", "linear")
 
 
-def wanted(settings: DictConfig | None, ckpt_path: str | None = None) -> bool:
-    """Whether the ``lr_find`` settings ask for a range test (``apply`` and ``only`` imply it)."""
-    if not settings or not (settings.enabled or settings.apply or settings.only):
-        return False
-    if ckpt_path:
-        raise config_error("lr_find.enabled", True, "not with ckpt_path: a resumed run keeps its optimizer's LR")
-    return True
+@dataclass(frozen=True)
+class LRRangeTest:
+    """The ``lr_find`` settings: what to do with the range test, and how to sweep.
 
+    Args:
+        action: ``off``; ``plot`` (save the plot, print the suggestion); ``apply`` (also train with it);
+            ``only`` (stop after the plot).
+        min_lr, max_lr: the LRs the sweep starts and ends at.
+        num_training: steps of the sweep, one LR each.
+        mode: ``exponential`` (log-spaced LRs) or ``linear``.
+        early_stop_threshold: stop once the loss exceeds this multiple of its best; ``None`` sweeps to ``max_lr``.
+    """
 
-def _check(s: DictConfig) -> None:
-    if not 0 < s.min_lr < s.max_lr:
-        raise config_error("lr_find.min_lr", s.min_lr, f"must be > 0 and below lr_find.max_lr={s.max_lr}")
-    if s.mode not in MODES:
-        raise config_error("lr_find.mode", s.mode, f"choose one of {list(MODES)}")
-    if s.num_training < 20:
-        raise config_error("lr_find.num_training", s.num_training, "must be >= 20 (the suggestion skips the first 10)")
-    if s.early_stop_threshold is not None and s.early_stop_threshold <= 1:
-        raise config_error("lr_find.early_stop_threshold", s.early_stop_threshold, "must be > 1, or null to never stop")
+    action: Literal["off", "plot", "apply", "only"] = "off"
+    min_lr: float = 1e-7
+    max_lr: float = 1.0
+    num_training: int = 100
+    mode: Literal["exponential", "linear"] = "exponential"
+    early_stop_threshold: float | None = 4.0
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise config_error("lr_find", self.action, f"choose one of {list(ACTIONS)}")
+        if not 0 < self.min_lr < self.max_lr:
+            raise config_error("lr_find.min_lr", self.min_lr, f"must be > 0 and below lr_find.max_lr={self.max_lr}")
+        if self.mode not in MODES:
+            raise config_error("lr_find.mode", self.mode, f"choose one of {list(MODES)}")
+        if self.num_training < 20:
+            raise config_error("lr_find.num_training", self.num_training, "must be >= 20 (the suggestion skips 10)")
+        if self.early_stop_threshold is not None and self.early_stop_threshold <= 1:
+            raise config_error("lr_find.early_stop_threshold", self.early_stop_threshold, "must be > 1, or null")
+
+    @property
+    def wanted(self) -> bool:
+        """Whether a range test runs before training."""
+        return self.action != "off"
 
 
 def suggest(lrs: list[float], losses: list[float], skip_begin: int = 10, skip_end: int = 1) -> float | None:
     """The LR where the loss falls fastest per decade of LR.
 
     Lightning's ``suggestion()`` takes the slope per unit of LR, which on log-spaced LRs favours the smallest
-    LRs: on the digits MLP it picks 5e-5, where the loss has not started to fall, while the fall is steepest
-    near 2e-3. The slope against ``log10(lr)`` is the one the plot shows.
+    LRs, where the loss has not started to fall yet. The slope against ``log10(lr)`` is the one the plot shows.
     """
     points = [(math.log10(lr), loss) for lr, loss in zip(lrs, losses, strict=True)][skip_begin:-skip_end]
     points = [(x, y) for x, y in points if math.isfinite(y)]
@@ -57,7 +75,7 @@ def suggest(lrs: list[float], losses: list[float], skip_begin: int = 10, skip_en
 
 
 def find_lr(
-    trainer: L.Trainer, module: Classifier, datamodule: L.LightningDataModule, settings: DictConfig
+    trainer: L.Trainer, module: L.LightningModule, datamodule: L.LightningDataModule, settings: LRRangeTest
 ) -> float | None:
     """Run the range test on ``trainer`` (which then fits as usual), save and log the plot, print the suggestion.
 
@@ -65,7 +83,6 @@ def find_lr(
     warmup longer than the test's few steps is not mistaken for a bad config; and ``trainer.max_epochs`` is
     lifted, so a short run or a small data set does not cut the sweep before ``max_lr``.
     """
-    _check(settings)
     schedule, module.scheduler_spec = module.scheduler_spec, None
     max_epochs, trainer.fit_loop.max_epochs = trainer.fit_loop.max_epochs, -1
     try:
@@ -77,7 +94,7 @@ def find_lr(
             num_training=settings.num_training,
             mode=settings.mode,
             early_stop_threshold=settings.early_stop_threshold,
-            update_attr=False,  # the LR goes into the optimizer spec, see apply_lr
+            update_attr=False,  # the caller makes the suggestion the run's LR (recipe.optim.resolve_lr)
         )
     finally:
         module.scheduler_spec, trainer.fit_loop.max_epochs = schedule, max_epochs
@@ -107,26 +124,9 @@ def find_lr(
         )
         return None
     advice = (
-        "training with it" if settings.apply else f"train with it: lr_find.apply=true or optimizer.lr={suggestion:.3g}"
+        "training with it"
+        if settings.action == "apply"
+        else f"train with it: lr_find=apply or optimizer.lr={suggestion:.3g}"
     )
     rank_zero_info(f"LR finder: suggested lr={suggestion:.3g} (steepest fall of the loss); plot: {path}; {advice}")
     return float(suggestion)
-
-
-def apply_lr(module: Classifier, lr: float) -> float:
-    """Make ``lr`` the peak LR the optimizer and its schedule are built with.
-
-    The range test ran at the real batch size, so ``lr`` is already the scaled LR: the spec's ``lr`` is set
-    so that ``lr_scaling`` gives ``lr`` back. Returns the new ``optimizer.lr``.
-    """
-    schedule = module.scheduler_spec
-    if schedule is not None and schedule.options.get("max_lr") is not None:
-        raise config_error(
-            "scheduler.max_lr", schedule.options["max_lr"], "must be null for lr_find.apply to set the peak"
-        )
-    spec = module.optimizer_spec
-    global_batch = module._global_batch_size()
-    spec.lr = lr * spec.lr / spec.scaled_lr(global_batch)
-    if schedule is not None:
-        schedule.check_lr(spec.lr)
-    return spec.lr

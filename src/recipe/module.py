@@ -12,11 +12,19 @@ from torch.optim import Optimizer
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from recipe.errors import ConfigError, config_error
-from recipe.optim import OptimizerSpec, SchedulerSpec, build_optimizer, build_scheduler
+from recipe.errors import ConfigError, require_fraction
+from recipe.optim import OptimizerSpec, PeakLR, SchedulerSpec, build_optimizer, build_scheduler, resolve_lr
 from recipe.optim.schedulers import RunLength
 
 STAGES = ("train", "val", "test")
+
+
+def global_batch_size(trainer: L.Trainer, datamodule: L.LightningDataModule | None) -> int | None:
+    """Samples per optimizer step: ``data.batch_size`` (split across processes) times the accumulation."""
+    batch = getattr(datamodule, "batch_size", None)
+    if batch is None:
+        return None
+    return batch // trainer.world_size * trainer.world_size * trainer.accumulate_grad_batches
 
 
 class Classifier(L.LightningModule):
@@ -30,6 +38,9 @@ class Classifier(L.LightningModule):
         label_smoothing: cross-entropy label smoothing (the recipe's 0.1 regularizes).
     """
 
+    # every metric this module logs: optimized_metric and each callback's monitor must be one of them
+    METRICS = (*(f"{stage}/{name}" for stage in STAGES for name in ("loss", "acc")), "val/acc_best")
+
     def __init__(
         self,
         net: nn.Module,
@@ -39,12 +50,10 @@ class Classifier(L.LightningModule):
         label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
-        if not 0 <= label_smoothing < 1:
-            raise config_error("module.label_smoothing", label_smoothing, "must be in [0, 1)")
-        if optimizer is not None and scheduler is not None:
-            scheduler.check_lr(optimizer.lr)
+        require_fraction("module.label_smoothing", label_smoothing)
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
         self.net, self.optimizer_spec, self.scheduler_spec = net, optimizer, scheduler
+        self.lr: PeakLR | None = None  # set once before fitting (see resolve_lr); every LR consumer reads it
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         # Per split, the epoch's mean loss and accuracy: updated every step, computed (and synced across
         # processes) once at the end of the epoch.
@@ -91,12 +100,6 @@ class Classifier(L.LightningModule):
     def test_step(self, batch: Any, batch_idx: int) -> None:
         self._shared_step(batch, batch_idx, "test")
 
-    def _global_batch_size(self) -> int | None:
-        datamodule = getattr(self.trainer, "datamodule", None)
-        if datamodule is None or not hasattr(datamodule, "per_device_batch_size"):
-            return None
-        return datamodule.per_device_batch_size * self.trainer.world_size * self.trainer.accumulate_grad_batches
-
     def configure_gradient_clipping(
         self,
         optimizer: Optimizer,
@@ -113,7 +116,9 @@ class Classifier(L.LightningModule):
     def configure_optimizers(self) -> Any:
         if self.optimizer_spec is None:
             raise ConfigError("optimizer: none given, so this module can only be evaluated")
-        optimizer = build_optimizer(self.net, self.optimizer_spec, self._global_batch_size())
+        if self.lr is None:  # fitted by a bare Trainer, not by src/train.py: the config's LR, scaled
+            self.lr = resolve_lr(self.optimizer_spec, global_batch_size(self.trainer, self.trainer.datamodule))
+        optimizer = build_optimizer(self.net, self.optimizer_spec, self.lr.peak)
         if self.scheduler_spec is None:
             return optimizer
         run = RunLength.from_trainer(self.trainer)

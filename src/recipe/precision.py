@@ -1,4 +1,4 @@
-"""The numeric precision a run trains in, picked for the device it runs on.
+"""The device a run trains on: the precision picked for it, and the strategies it can run.
 
 Lightning takes ``precision`` as given and, asked for ``16-mixed`` on CPU, swaps in ``bf16-mixed`` with a
 warning. Resolving here first lets the config say ``auto`` and get the right precision silently:
@@ -10,6 +10,9 @@ warning. Resolving here first lets the config say ``auto`` and get the right pre
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from lightning.pytorch.utilities import rank_zero_info
@@ -32,6 +35,23 @@ def accelerator_device(accelerator: str) -> str:
     return "mps" if torch.backends.mps.is_available() else "cpu"
 
 
+def check_precision(requested: str | int) -> str:
+    """The Lightning name of ``requested`` (``auto``, a name or a legacy alias), or a ``ConfigError``."""
+    name = ALIASES.get(str(requested), str(requested))
+    if name not in PRECISIONS:
+        raise config_error("trainer.precision", requested, f"choose one of {list(PRECISIONS)}")
+    return name
+
+
+def check_strategy(strategy: Any, accelerator: str) -> None:
+    """FSDP runs on CUDA only: say so in one line instead of Lightning's error from inside instantiation."""
+    target = strategy.get("_target_", "") if isinstance(strategy, Mapping) else str(strategy)
+    on_cuda = torch.cuda.is_available() and accelerator_device(accelerator) == "cuda"
+    if "fsdp" in target.lower() and not on_cuda:
+        allowed = "trainer=fsdp needs CUDA GPUs (trainer=ddp_cpu runs on CPU)"
+        raise config_error("trainer.accelerator", accelerator, allowed)
+
+
 def resolve_precision(requested: str | int, accelerator: str = "auto") -> str:
     """The Lightning precision for ``requested`` (``auto`` or a Lightning name) on ``accelerator``.
 
@@ -42,9 +62,7 @@ def resolve_precision(requested: str | int, accelerator: str = "auto") -> str:
     Returns:
         A precision Lightning takes on that device without warning (``16-mixed`` is ``bf16-mixed`` on CPU).
     """
-    name = ALIASES.get(str(requested), str(requested))
-    if name not in PRECISIONS:
-        raise config_error("trainer.precision", requested, f"choose one of {list(PRECISIONS)}")
+    name = check_precision(requested)
     device = accelerator_device(accelerator)
     if name == "auto":
         if device == "cuda":

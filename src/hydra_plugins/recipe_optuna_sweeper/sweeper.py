@@ -160,7 +160,7 @@ def _outcome(job: JobReturn, pruned: str | None) -> tuple[TrialState, float | No
         return TrialState.PRUNED, None, pruned
     try:
         value = job.return_value  # re-raises the job's exception when it failed
-    except (ConfigError, TrainingDiverged) as err:  # already reported in one line by recipe.tasks.run
+    except (ConfigError, TrainingDiverged) as err:  # already reported in one line by recipe.entry.entry_point
         return TrialState.FAIL, None, str(err)
     except Exception as err:
         log.error("The trial raised:", exc_info=err)

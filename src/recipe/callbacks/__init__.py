@@ -3,7 +3,7 @@
 from recipe.callbacks.grad_norm import GradNormMonitor
 from recipe.callbacks.guards import BatchNormCheck, DivergenceGuard
 from recipe.callbacks.resume import CheckpointOnInterrupt, RngState
-from recipe.callbacks.run_config import StoreRunConfig
+from recipe.callbacks.run_config import StoreRunConfig, load_checkpoint
 
 __all__ = [
     "BatchNormCheck",
@@ -12,4 +12,5 @@ __all__ = [
     "GradNormMonitor",
     "RngState",
     "StoreRunConfig",
+    "load_checkpoint",
 ]

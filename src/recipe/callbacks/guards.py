@@ -13,7 +13,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
 from recipe.callbacks.resume import last_checkpoint_path
-from recipe.errors import TrainingDiverged, config_error
+from recipe.errors import TrainingDiverged, require_positive_int
 
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
@@ -27,8 +27,7 @@ class DivergenceGuard(Callback):
     """
 
     def __init__(self, check_every_n_steps: int = 1) -> None:
-        if check_every_n_steps < 1:
-            raise config_error("callbacks.divergence_guard.check_every_n_steps", check_every_n_steps, "must be >= 1")
+        require_positive_int("callbacks.divergence_guard.check_every_n_steps", check_every_n_steps)
         self.every = check_every_n_steps
 
     def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor) -> None:
@@ -37,7 +36,9 @@ class DivergenceGuard(Callback):
         bad = not bool(torch.isfinite(loss.detach()).all())
         if not trainer.strategy.reduce_boolean_decision(bad, all=False):
             return
-        lr = trainer.optimizers[0].param_groups[0]["lr"]
+        lr = trainer.optimizers[0].param_groups[0]["lr"]  # the schedule's LR now, which warmup keeps below the peak
+        peak = getattr(pl_module, "lr", None)  # the run's resolved LR (recipe.optim.PeakLR)
+        configured = peak.configured if peak is not None else lr
         checkpoint = last_checkpoint_path(trainer)
         kept = (
             f"the last good checkpoint, {checkpoint}, is kept"
@@ -46,8 +47,8 @@ class DivergenceGuard(Callback):
         )
         raise TrainingDiverged(
             f"training diverged: loss={loss.item()} at step {trainer.global_step} (epoch {trainer.current_epoch}) "
-            f"with lr={lr:.3g}; try optimizer.lr={lr / 10:.3g} (LR / 10), trainer.gradient_clip_val=1.0 "
-            f"or trainer.precision=bf16-mixed; {kept}"
+            f"with lr={lr:.3g}; try optimizer.lr={configured / 10:.3g} (optimizer.lr / 10), "
+            f"trainer.gradient_clip_val=1.0 or trainer.precision=bf16-mixed; {kept}"
         )
 
 
@@ -60,8 +61,7 @@ class BatchNormCheck(Callback):
     """
 
     def __init__(self, min_samples: int = 8) -> None:
-        if min_samples < 1:
-            raise config_error("callbacks.batch_norm_check.min_samples", min_samples, "must be >= 1")
+        require_positive_int("callbacks.batch_norm_check.min_samples", min_samples)
         self.min_samples = min_samples
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from recipe.data.batched import BatchedTensorDataset, keep_batch
-from recipe.errors import config_error
+from recipe.errors import config_error, require_fraction, require_positive_int
 
 
 @dataclass
@@ -51,8 +51,8 @@ def with_validation(
 def check_fractions(val_fraction: float, test_fraction: float | None = None) -> None:
     """Raise a ``ConfigError`` unless each fraction is in (0, 1) and together they leave samples to train on."""
     for key, value in (("data.val_fraction", val_fraction), ("data.test_fraction", test_fraction)):
-        if value is not None and not 0 < value < 1:
-            raise config_error(key, value, "must be in (0, 1)")
+        if value is not None:
+            require_fraction(key, value, zero=False)
     if test_fraction is not None and val_fraction + test_fraction >= 1:
         raise config_error("data.val_fraction", val_fraction, f"plus data.test_fraction={test_fraction} must be < 1")
 
@@ -78,8 +78,7 @@ class ArrayDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.augment = augment
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise config_error("data.batch_size", batch_size, "must be a positive integer")
+        require_positive_int("data.batch_size", batch_size)
         if num_workers < 0:
             raise config_error("data.num_workers", num_workers, "must be >= 0")
         self.batch_size, self.num_workers, self.standardize, self.seed = batch_size, num_workers, standardize, seed

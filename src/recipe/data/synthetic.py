@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from recipe.data.arrays import ArrayDataModule, Splits
-from recipe.errors import config_error
+from recipe.errors import config_error, require_fraction, require_positive_int
 
 
 class SyntheticDataModule(ArrayDataModule):
@@ -38,8 +38,7 @@ class SyntheticDataModule(ArrayDataModule):
     ) -> None:
         super().__init__(**kwargs)
         for key, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise config_error(f"data.{key}", value, "must be a positive integer")
+            require_positive_int(f"data.{key}", value)
         shape = tuple(input_shape)
         if not shape or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
             raise config_error("data.input_shape", list(shape), "a non-empty list of positive sizes")

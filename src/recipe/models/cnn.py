@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import nn
 
-from recipe.errors import config_error
-from recipe.models.layers import check_input_shape, check_norm, conv_blocks, init_weights
+from recipe.errors import config_error, require_fraction, require_positive_int
+from recipe.models.layers import Activation, Init, Norm, check_input_shape, check_norm, conv_blocks, init_weights
 
 POOLS: dict[str, dict[int, type[nn.Module]]] = {
     "max": {1: nn.MaxPool1d, 2: nn.MaxPool2d},
@@ -42,11 +43,11 @@ class CNN(nn.Module):
         channels: Sequence[int] = (32, 64, 128),
         blocks_per_stage: int = 1,
         kernel_size: int = 3,
-        pool: str = "max",
-        norm: str = "batch",
-        activation: str = "relu",
+        pool: Literal["max", "avg", "none"] = "max",
+        norm: Norm = "batch",
+        activation: Activation = "relu",
         dropout: float = 0.1,
-        init: str = "kaiming",
+        init: Init = "kaiming",
     ) -> None:
         super().__init__()
         shape = check_input_shape(
@@ -57,14 +58,12 @@ class CNN(nn.Module):
         )
         if not channels or any(c < 1 for c in channels):
             raise config_error("model.channels", list(channels), "a non-empty list of positive widths")
-        if blocks_per_stage < 1:
-            raise config_error("model.blocks_per_stage", blocks_per_stage, "must be >= 1")
+        require_positive_int("model.blocks_per_stage", blocks_per_stage)
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise config_error("model.kernel_size", kernel_size, "must be a positive odd number ('same' padding)")
         if pool not in (*POOLS, "none"):
             raise config_error("model.pool", pool, f"choose one of {[*POOLS, 'none']}")
-        if not 0 <= dropout < 1:
-            raise config_error("model.dropout", dropout, "must be in [0, 1)")
+        require_fraction("model.dropout", dropout)
         check_norm(norm)
         dims = len(shape) - 1
         layers: list[nn.Module] = []

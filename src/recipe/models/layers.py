@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal, get_args
 
 from torch import nn
 
@@ -17,9 +18,13 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "sigmoid": nn.Sigmoid,
     "leaky_relu": nn.LeakyReLU,
 }
-NORMS = ("batch", "group", "layer", "none")
-INITS = ("kaiming", "xavier", "default")
-BATCH_NORMS: dict[int, type[nn.Module]] = {0: nn.BatchNorm1d, 1: nn.BatchNorm1d, 2: nn.BatchNorm2d}
+# The choices as types: the config check (recipe.validate) reads them from the constructors' signatures.
+Activation = Literal["relu", "gelu", "silu", "tanh", "sigmoid", "leaky_relu"]
+Norm = Literal["batch", "group", "layer", "none"]
+Init = Literal["kaiming", "xavier", "default"]
+NORMS = get_args(Norm)
+INITS = get_args(Init)
+BATCH_NORM_BY_DIMS: dict[int, type[nn.Module]] = {0: nn.BatchNorm1d, 1: nn.BatchNorm1d, 2: nn.BatchNorm2d}
 CONVS: dict[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d}
 
 
@@ -49,7 +54,7 @@ def norm(kind: str, channels: int, spatial_dims: int = 0, groups: int = 32) -> n
     """
     check_norm(kind)
     if kind == "batch":
-        return BATCH_NORMS[spatial_dims](channels)
+        return BATCH_NORM_BY_DIMS[spatial_dims](channels)
     if kind == "group":
         return nn.GroupNorm(math.gcd(groups, channels), channels)
     if kind == "layer":

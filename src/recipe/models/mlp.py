@@ -8,9 +8,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from recipe.errors import config_error
+from recipe.errors import config_error, require_fraction
+from recipe.models.layers import Activation, Init, Norm, check_norm, init_weights
 from recipe.models.layers import activation as make_activation
-from recipe.models.layers import check_norm, init_weights
 from recipe.models.layers import norm as make_norm
 
 
@@ -33,14 +33,13 @@ class MLP(nn.Module):
         input_shape: Sequence[int],
         num_classes: int,
         hidden_sizes: Sequence[int] = (256, 256),
-        norm: str = "batch",
+        norm: Norm = "batch",
         dropout: float = 0.1,
-        activation: str = "relu",
-        init: str = "kaiming",
+        activation: Activation = "relu",
+        init: Init = "kaiming",
     ) -> None:
         super().__init__()
-        if not 0 <= dropout < 1:
-            raise config_error("model.dropout", dropout, "must be in [0, 1)")
+        require_fraction("model.dropout", dropout)
         if any(h < 1 for h in hidden_sizes):
             raise config_error("model.hidden_sizes", list(hidden_sizes), "every width must be a positive integer")
         check_norm(norm)

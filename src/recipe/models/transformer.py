@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import nn
 
-from recipe.errors import config_error
-from recipe.models.layers import CONVS, check_input_shape, check_norm, conv_blocks, init_weights
+from recipe.errors import config_error, require_fraction, require_positive_int
+from recipe.models.layers import CONVS, Activation, Init, Norm, check_input_shape, check_norm, conv_blocks, init_weights
 from recipe.models.layers import activation as make_activation
 from recipe.models.layers import norm as make_norm
 
@@ -58,13 +59,13 @@ class Transformer(nn.Module):
         mlp_ratio: float = 2.0,
         dropout: float = 0.1,
         patch_size: int = 1,
-        pool: str = "cls",
-        norm: str = "layer",
-        activation: str = "gelu",
+        pool: Literal["cls", "mean"] = "cls",
+        norm: Norm = "layer",
+        activation: Activation = "gelu",
         stem_channels: Sequence[int] = (),
         stem_kernel: int = 3,
-        stem_norm: str = "batch",
-        init: str = "xavier",
+        stem_norm: Norm = "batch",
+        init: Init = "xavier",
     ) -> None:
         super().__init__()
         shape = check_input_shape(
@@ -73,16 +74,14 @@ class Transformer(nn.Module):
         if len(shape) == 1:
             shape = (1, *shape)  # a feature vector is a 1-channel signal: one token per feature
         for key, value in (("dim", dim), ("depth", depth), ("heads", heads), ("patch_size", patch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise config_error(f"model.{key}", value, "must be a positive integer")
+            require_positive_int(f"model.{key}", value)
         if dim % heads:
             raise config_error("model.heads", heads, f"must divide model.dim={dim}")
         if any(size % patch_size for size in shape[1:]):
             raise config_error("model.patch_size", patch_size, f"must divide the input's spatial sizes {shape[1:]}")
         if not mlp_ratio > 0:
             raise config_error("model.mlp_ratio", mlp_ratio, "must be > 0")
-        if not 0 <= dropout < 1:
-            raise config_error("model.dropout", dropout, "must be in [0, 1)")
+        require_fraction("model.dropout", dropout)
         if pool not in POOLINGS:
             raise config_error("model.pool", pool, f"choose one of {list(POOLINGS)}")
         if any(c < 1 for c in stem_channels):

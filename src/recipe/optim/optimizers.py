@@ -5,12 +5,13 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from recipe.errors import ConfigError, config_error
+from recipe.errors import ConfigError, config_error, require_positive_int
 from recipe.optim.param_groups import split_param_groups
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
@@ -59,8 +60,7 @@ class OptimizerSpec:
             raise config_error("optimizer.weight_decay", weight_decay, "must be >= 0")
         if lr_scaling not in (None, *LR_SCALING):
             raise config_error("optimizer.lr_scaling", lr_scaling, f"choose null or one of {list(LR_SCALING)}")
-        if base_batch_size < 1:
-            raise config_error("optimizer.base_batch_size", base_batch_size, "must be a positive integer")
+        require_positive_int("optimizer.base_batch_size", base_batch_size)
         self.cls = OPTIMIZERS[name]
         unknown = set(torch_kwargs) - _torch_args(self.cls)
         if unknown:
@@ -88,22 +88,42 @@ class OptimizerSpec:
         except (ValueError, TypeError, RuntimeError) as err:
             raise ConfigError(f"optimizer ({name}): {err}") from None
 
-    def scaled_lr(self, global_batch_size: int | None) -> float:
-        """``lr`` after the batch-size scaling rule (Goyal et al. 2017 for ``linear``)."""
+    def lr_scale(self, global_batch_size: int | None) -> float:
+        """The factor of the batch-size scaling rule (Goyal et al. 2017 for ``linear``)."""
         if self.lr_scaling is None or global_batch_size is None:
-            return self.lr
+            return 1.0
         ratio = global_batch_size / self.base_batch_size
-        return self.lr * (ratio if self.lr_scaling == "linear" else math.sqrt(ratio))
+        return ratio if self.lr_scaling == "linear" else math.sqrt(ratio)
 
     def __repr__(self) -> str:
         return f"OptimizerSpec({self.name}, lr={self.lr}, weight_decay={self.weight_decay}, {self.torch_kwargs})"
 
 
-def build_optimizer(
-    model: nn.Module, spec: OptimizerSpec, global_batch_size: int | None = None
-) -> torch.optim.Optimizer:
-    """The torch optimizer for ``model`` with decay / no-decay and per-rule LR groups."""
-    lr = spec.scaled_lr(global_batch_size)
+@dataclass(frozen=True)
+class PeakLR:
+    """The LR a run trains with, resolved once before fitting and read by everything that needs it.
+
+    Args:
+        configured: ``optimizer.lr`` as the run stands for it: the config's, or the LR finder's when applied.
+        peak: ``configured`` after ``lr_scaling`` for the global batch: what the optimizer and schedule start from.
+    """
+
+    configured: float
+    peak: float
+
+
+def resolve_lr(spec: OptimizerSpec, global_batch_size: int | None, found: float | None = None) -> PeakLR:
+    """``optimizer.lr`` scaled for the global batch, or the LR finder's ``found`` LR (already at that batch)."""
+    scale = spec.lr_scale(global_batch_size)
+    if found is not None:
+        return PeakLR(configured=found / scale, peak=found)
+    return PeakLR(configured=spec.lr, peak=spec.lr * scale)
+
+
+def build_optimizer(model: nn.Module, spec: OptimizerSpec, lr: float | None = None) -> torch.optim.Optimizer:
+    """The torch optimizer for ``model`` at peak LR ``lr`` (default ``spec.lr``), with decay / no-decay and
+    per-rule LR groups."""
+    lr = spec.lr if lr is None else lr
     groups = split_param_groups(model, lr, spec.weight_decay, spec.exclude_bias_and_norm, spec.param_groups)
     if not groups:
         raise ConfigError("optimizer.param_groups: every parameter is frozen (lr_mult 0), nothing to train")

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR, ReduceLROnPlateau
 
-from recipe.errors import ConfigError, config_error
+from recipe.errors import ConfigError, config_error, require_positive_int
 from recipe.optim.schedules import Schedule
 
 _WARMUP = {"warmup", "warmup_start_factor"}
@@ -98,8 +98,7 @@ class SchedulerSpec:
             )
         if interval not in (None, "step", "epoch"):
             raise config_error("scheduler.interval", interval, "choose 'step' or 'epoch'")
-        if not isinstance(frequency, int) or frequency < 1:
-            raise config_error("scheduler.frequency", frequency, "must be a positive integer")
+        require_positive_int("scheduler.frequency", frequency)
         warmup = options.get("warmup", 0)
         if (
             isinstance(warmup, bool)

@@ -25,12 +25,11 @@ class RunReport(Callback):
 
     Args:
         dirpath: the run folder.
-        enabled: write the report (``false`` keeps the callback but writes nothing).
         **thresholds: see ``recipe.report.verdict.Thresholds``.
     """
 
-    def __init__(self, dirpath: str | Path, enabled: bool = True, **thresholds: Any) -> None:
-        self.dirpath, self.enabled = Path(dirpath), enabled
+    def __init__(self, dirpath: str | Path, **thresholds: Any) -> None:
+        self.dirpath = Path(dirpath)
         self.thresholds = Thresholds(**thresholds)
         self.epochs: list[dict[str, float]] = []
         self.lrs: list[tuple[int, float]] = []
@@ -75,7 +74,7 @@ class RunReport(Callback):
         A trial its search pruned gets the reason in its report and no plot: nobody looks at a pruned trial's
         curves (TensorBoard still has them), and the plot costs as much as a couple of epochs of a small run.
         """
-        if not self.enabled or not trainer.is_global_zero:
+        if not trainer.is_global_zero:
             return
         verdict = diagnose(self.epochs, self.thresholds, self.first_loss, diverged)
         self.dirpath.mkdir(parents=True, exist_ok=True)

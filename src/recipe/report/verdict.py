@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from recipe.errors import config_error
+from recipe.errors import config_error, require_positive_int
 
 FIXES: dict[str, tuple[str, ...]] = {
     "diverged": (
@@ -58,8 +58,7 @@ class Thresholds:
         for key in ("overfit_acc_gap", "overfit_val_rise", "underfit_acc", "improving_drop"):
             if not 0 <= getattr(self, key) <= 1:
                 raise config_error(f"callbacks.run_report.{key}", getattr(self, key), "must be in [0, 1]")
-        if self.improving_epochs < 1:
-            raise config_error("callbacks.run_report.improving_epochs", self.improving_epochs, "must be >= 1")
+        require_positive_int("callbacks.run_report.improving_epochs", self.improving_epochs)
         if self.diverged_ratio <= 1:
             raise config_error("callbacks.run_report.diverged_ratio", self.diverged_ratio, "must be > 1")
 

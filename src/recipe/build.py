@@ -1,0 +1,23 @@
+"""The data module and the LightningModule a config describes; shapes flow from the data to the net."""
+
+from __future__ import annotations
+
+import lightning as L
+from omegaconf import DictConfig
+
+from recipe.instantiate import instantiate
+
+
+def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
+    """``cfg.data`` and ``cfg.module`` around ``cfg.model``'s net; ``compile: true`` compiles the net in place
+    (parameter names and checkpoint keys stay those of the plain net)."""
+    optimizer = instantiate(cfg.optimizer) if cfg.get("optimizer") else None
+    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+    datamodule = instantiate(cfg.data)
+    net = instantiate(cfg.model, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
+    if cfg.get("compile"):
+        net.compile()
+    module = instantiate(
+        cfg.module, net=net, num_classes=datamodule.num_classes, optimizer=optimizer, scheduler=scheduler
+    )
+    return datamodule, module

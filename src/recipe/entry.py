@@ -1,0 +1,89 @@
+"""What every entry point does around its task (lightning-hydra-template's ``task_wrapper``): check the config
+before anything is built, print it, copy the terminal into the run's log, turn errors into one line and an
+exit code, and say where the outputs went."""
+
+from __future__ import annotations
+
+import functools
+import math
+import shutil
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch.utilities import rank_zero_info
+from omegaconf import DictConfig
+
+from recipe.console import copy_output_to_log, print_config_tree, print_error
+from recipe.errors import ConfigError, TrainingDiverged, config_error
+
+Task = Callable[[DictConfig], "float | None"]
+HYDRA_FILES = {".hydra"}  # what Hydra writes into a run folder before the task starts (besides its .log)
+
+
+def _multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _output_dir() -> Path | None:
+    return Path(HydraConfig.get().runtime.output_dir).resolve() if HydraConfig.initialized() else None
+
+
+def _discard_if_empty(folder: Path | None) -> bool:
+    """Remove a single run's folder that holds only what Hydra wrote: a run that never started leaves nothing."""
+    if folder is None or _multirun() or not folder.is_dir():
+        return False
+    if any(p.name not in HYDRA_FILES and p.suffix != ".log" for p in folder.iterdir()):
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    return True
+
+
+def _fail(err: Exception, folder: Path | None) -> None:
+    print_error(str(err))
+    if _multirun():
+        raise err  # a sweep records the job as failed and goes on to the next one
+    if not _discard_if_empty(folder) and folder is not None:
+        rank_zero_info(f"Outputs: {folder}")
+    raise SystemExit(2 if isinstance(err, ConfigError) else 1) from None
+
+
+def entry_point(check: Callable[[DictConfig], None]) -> Callable[[Task], Task]:
+    """Wrap an entry point's task: ``check(cfg)`` first, then the config tree, the task, and ``Outputs:``.
+
+    A ``ConfigError`` or ``TrainingDiverged`` becomes one line on stderr (the last one printed) and exit code 2
+    or 1; a run that fails before writing anything of its own leaves no folder behind. In a ``-m`` sweep the
+    error is re-raised so that the sweeper records the job as failed.
+    """
+
+    def wrap(task: Task) -> Task:
+        @functools.wraps(task)
+        def run(cfg: DictConfig) -> float | None:
+            folder = _output_dir()
+            with copy_output_to_log(), warnings.catch_warnings():
+                # Lightning's model summary warns for every mixed precision, yet its size estimate is exact
+                warnings.filterwarnings("ignore", message=r"Precision .*-mixed is not supported by the model summary")
+                try:
+                    check(cfg)
+                    print_config_tree(cfg)
+                    value = task(cfg)
+                except (ConfigError, TrainingDiverged) as err:
+                    _fail(err, folder)
+                if folder is not None:
+                    rank_zero_info(f"Outputs: {folder}")
+                return value
+
+        return run
+
+    return wrap
+
+
+def optimized_value(metrics: Mapping[str, float], key: str | None) -> float | None:
+    """The value a sweeper optimizes: ``metrics[key]`` (NaN when not finite); ``None`` without a key or metrics."""
+    if not key or not metrics:  # no metrics: nothing was trained (lr_find=only)
+        return None
+    if key not in metrics:
+        raise config_error("optimized_metric", key, f"not logged by this run; logged: {sorted(metrics)}")
+    return metrics[key] if math.isfinite(metrics[key]) else float("nan")

@@ -1,0 +1,273 @@
+"""The one validation layer: a composed config is checked here before anything is built or any data is loaded.
+
+Types come from where they are already written: the type hints of each ``_target_``'s constructor (through the
+classes it passes ``**kwargs`` to) and the dataclass schemas of the top-level keys below, so a user's own net
+or data module gets its arguments checked too. Ranges live in each group's constructor (the specs, the data
+module, the callbacks), which ``check_train_config`` calls early for the cheap ones; relations between groups
+(a ``monitor`` against the metrics the module logs, ``min_lr`` against the LR) are checked here.
+Hydra's structured configs would check types too, but their errors are multi-line tracebacks that name the
+key only inside OmegaConf's wording; this layer gives the project's one-line ``key=value: allowed``.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import inspect
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from hydra.utils import get_class
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from recipe.errors import ConfigError, config_error, is_int
+from recipe.precision import check_precision, check_strategy
+
+INSTANTIATE_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
+
+
+def _limit(v: Any) -> bool:
+    return (is_int(v) and v >= 0) or (isinstance(v, float) and 0.0 <= v <= 1.0)
+
+
+# The trainer's ranges: Lightning rejects some of these itself, but with a traceback, and accepts others
+# (``max_epochs=0``).
+TRAINER_RULES: dict[str, tuple[Any, str]] = {
+    "max_epochs": (lambda v: v is None or (is_int(v) and (v == -1 or v >= 1)), "-1 (no limit) or an integer >= 1"),
+    "max_steps": (lambda v: is_int(v) and (v == -1 or v >= 1), "-1 (no limit) or an integer >= 1"),
+    "min_epochs": (lambda v: v is None or (is_int(v) and v >= 0), "null or an integer >= 0"),
+    "accumulate_grad_batches": (lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+    "gradient_clip_val": (lambda v: v is None or (isinstance(v, (int, float)) and v >= 0), "null or a number >= 0"),
+    "gradient_clip_algorithm": (lambda v: v in (None, "norm", "value"), "norm or value"),
+    "check_val_every_n_epoch": (lambda v: v is None or (is_int(v) and v >= 1), "null or an integer >= 1"),
+    "log_every_n_steps": (lambda v: v is None or (is_int(v) and v >= 1), "an integer >= 1"),
+    "num_sanity_val_steps": (lambda v: v is None or (is_int(v) and v >= -1), "-1 (all batches) or an integer >= 0"),
+    "limit_train_batches": (_limit, "a fraction in [0, 1] or a whole number of batches"),
+    "limit_val_batches": (_limit, "a fraction in [0, 1] or a whole number of batches"),
+    "limit_test_batches": (_limit, "a fraction in [0, 1] or a whole number of batches"),
+}
+
+
+@dataclass
+class TrainSettings:
+    """The top-level keys of ``conf/train.yaml``; a key not listed here is a typo (``+optimizr=sgd``)."""
+
+    task_name: str
+    seed: int | None
+    test: bool
+    test_weights: Literal["best", "last"]
+    ckpt_path: str | None
+    optimized_metric: str | None
+    compile: bool
+    data: Any
+    model: Any
+    module: Any
+    optimizer: Any
+    scheduler: Any
+    trainer: Any
+    callbacks: Any
+    logger: Any
+    paths: Any
+    lr_find: Any
+
+
+@dataclass
+class EvalSettings:
+    """The top-level keys of ``conf/eval.yaml``."""
+
+    task_name: str
+    ckpt_path: str
+    optimized_metric: str | None
+    trainer: Any
+    logger: Any
+    paths: Any
+
+
+def _describe(hint: Any) -> str:
+    """``hint`` in words, for the ``allowed`` part of an error."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Literal:
+        return "one of " + ", ".join(map(str, args))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args)
+    if origin in (list, tuple, collections.abc.Sequence) and args:
+        return f"a list of {_describe(args[0]).removeprefix('a ').removeprefix('an ')}s"
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string", type(None): "null"}
+    if hint in names:
+        return names[hint]
+    if origin in (list, tuple, collections.abc.Sequence) or hint in (list, tuple):
+        return "a list"
+    if origin in (dict, collections.abc.Mapping) or hint is dict:
+        return "a mapping"
+    return f"a {getattr(hint, '__name__', hint)} config (with _target_)"
+
+
+def _conforms(value: Any, hint: Any) -> bool:
+    """Whether a config value can be given to a parameter annotated ``hint`` (unknown hints pass)."""
+    if hint is Any or isinstance(hint, (typing.TypeVar, str)):
+        return True
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Literal:
+        return value in args and not (isinstance(value, bool) and True not in args and False not in args)
+    if origin in (typing.Union, types.UnionType):
+        return any(_conforms(value, a) for a in args)
+    if hint is type(None) or value is None:
+        return value is None and hint is type(None)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    container = origin or hint
+    if container in (list, tuple, collections.abc.Sequence, collections.abc.Iterable):
+        if not isinstance(value, (list, tuple, ListConfig)):
+            return False
+        item = args[0] if (args and args[-1] is not Ellipsis) or len(args) == 2 else Any
+        return all(_conforms(v, item) for v in value) if args else True
+    if container in (dict, collections.abc.Mapping):
+        return isinstance(value, (dict, DictConfig))
+    if isinstance(value, (dict, DictConfig)):
+        return "_target_" in value  # an object to build, checked as a section of its own
+    return not isinstance(hint, type) or isinstance(value, hint) or hint.__module__ in ("pathlib", "os")
+
+
+def constructor_hints(cls: type) -> tuple[dict[str, Any], bool]:
+    """The annotated parameters of ``cls``'s constructor, following ``**kwargs`` up the class hierarchy, and
+    whether the chain ends in a ``**kwargs`` that takes any key."""
+    hints: dict[str, Any] = {}
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        params = inspect.signature(init).parameters
+        try:
+            found = typing.get_type_hints(init)
+        except Exception:  # an annotation that does not resolve at run time: that parameter goes unchecked
+            found = {}
+        for name, param in params.items():
+            if name != "self" and param.kind not in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+                hints.setdefault(name, found.get(name, Any))
+        if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+            return hints, False
+        if klass is not cls and klass.__init__ is object.__init__:
+            break
+    return hints, True
+
+
+def check_section(key: str, section: Any, skip: frozenset[str] = frozenset()) -> None:
+    """Check every value of a section with a ``_target_`` against its constructor's signature (recursively)."""
+    if not isinstance(section, DictConfig) or "_target_" not in section:
+        return
+    try:
+        cls = get_class(section._target_)
+    except Exception:
+        raise config_error(f"{key}._target_", section._target_, "no such class (check the module path)") from None
+    hints, takes_any = constructor_hints(cls)
+    for name, value in section.items():
+        name = str(name)
+        if name in INSTANTIATE_KEYS or name in skip:
+            continue
+        if name not in hints:
+            if not takes_any:
+                raise config_error(
+                    f"{key}.{name}", value, f"not an argument of {cls.__name__}; allowed: {sorted(hints)}"
+                )
+            continue
+        check_value(f"{key}.{name}", value, hints[name])
+        check_section(f"{key}.{name}", value)
+
+
+def check_value(key: str, value: Any, hint: Any) -> None:
+    """Raise a ``ConfigError`` naming ``key`` when ``value`` does not fit ``hint``."""
+    if not _conforms(value, hint):
+        plain = OmegaConf.to_container(value) if isinstance(value, (DictConfig, ListConfig)) else value
+        raise config_error(key, plain, f"must be {_describe(hint)}")
+
+
+def check_schema(cfg: DictConfig, schema: type) -> None:
+    """Top-level keys: unknown ones rejected with the list of known ones, each value's type checked."""
+    hints = typing.get_type_hints(schema)
+    for key in cfg:
+        if key not in hints:
+            raise config_error(str(key), cfg[key], f"not a setting; the top-level keys are: {sorted(hints)}")
+        check_value(str(key), cfg[key], hints[key])
+
+
+def check_missing(cfg: DictConfig) -> None:
+    """A ``???`` left in the config is a value the user must give."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise config_error(missing[0], "???", f"required: give it on the command line, e.g. {missing[0]}=<value>")
+
+
+def monitors(cfg: DictConfig) -> list[tuple[str, str]]:
+    """Every ``(key, metric)`` a callback or the scheduler watches."""
+    found = [(f"callbacks.{name}.monitor", c.get("monitor")) for name, c in (cfg.get("callbacks") or {}).items() if c]
+    found = [(k, m) for k, m in found if m is not None]
+    if cfg.get("scheduler") and cfg.scheduler.get("monitor"):
+        found.append(("scheduler.monitor", cfg.scheduler.monitor))
+    return found
+
+
+def check_metrics(cfg: DictConfig) -> None:
+    """``optimized_metric`` and every ``monitor`` must be metrics the module logs (when its class lists them)."""
+    logged = getattr(get_class(cfg.module._target_), "METRICS", None)
+    if logged is None:
+        return
+    watched = [("optimized_metric", cfg.optimized_metric)] if cfg.get("optimized_metric") else []
+    for key, metric in [*watched, *monitors(cfg)]:
+        if isinstance(metric, str) and metric not in logged:
+            raise config_error(key, metric, f"not a metric this module logs; choose one of {sorted(logged)}")
+
+
+def check_train_config(cfg: DictConfig) -> None:
+    """Everything about a ``train`` config that can be judged without data: types, ranges, relations."""
+    from hydra.utils import instantiate  # the cheap objects only: their constructors hold each group's ranges
+
+    check_missing(cfg)
+    check_schema(cfg, TrainSettings)
+    if cfg.seed is not None and cfg.seed < 0:
+        raise config_error("seed", cfg.seed, "must be an integer >= 0, or null for a random run")
+    for key in ("data", "model", "module", "optimizer", "scheduler", "trainer", "lr_find"):
+        check_section(key, cfg.get(key), skip=frozenset({"precision"}) if key == "trainer" else frozenset())
+    for group in ("callbacks", "logger"):
+        for name, section in (cfg.get(group) or {}).items():
+            check_section(f"{group}.{name}", section)
+    check_trainer_config(cfg.trainer)
+    check_metrics(cfg)
+    lr_find = instantiate(cfg.lr_find)
+    if lr_find.wanted and cfg.ckpt_path:
+        raise config_error("lr_find", lr_find.action, "must be off with ckpt_path: a resumed run keeps its LR")
+    optimizer = instantiate(cfg.optimizer) if cfg.get("optimizer") else None
+    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+    if scheduler is not None and optimizer is not None:
+        scheduler.check_lr(optimizer.lr)
+    if scheduler is not None and lr_find.action == "apply" and scheduler.options.get("max_lr") is not None:
+        raise config_error("scheduler.max_lr", scheduler.options["max_lr"], "must be null for lr_find=apply to set it")
+
+
+def check_trainer_config(trainer: DictConfig) -> None:
+    """The ``trainer`` section's ranges, strategy and precision."""
+    for key, (ok, allowed) in TRAINER_RULES.items():
+        if key in trainer and not ok(trainer[key]):
+            raise config_error(f"trainer.{key}", trainer[key], f"must be {allowed}")
+    max_epochs, min_epochs = trainer.get("max_epochs"), trainer.get("min_epochs")
+    if min_epochs and max_epochs and max_epochs > 0 and min_epochs > max_epochs:
+        raise config_error("trainer.min_epochs", min_epochs, f"must not exceed trainer.max_epochs={max_epochs}")
+    check_strategy(trainer.get("strategy", "auto"), trainer.get("accelerator", "auto"))
+    check_precision(trainer.get("precision", "auto"))
+
+
+def check_eval_config(cfg: DictConfig) -> None:
+    """The ``eval`` config: types, and the trainer's ranges."""
+    check_missing(cfg)
+    check_schema(cfg, EvalSettings)
+    check_section("trainer", cfg.trainer, skip=frozenset({"precision"}))
+    check_trainer_config(cfg.trainer)
+
+
+__all__ = ["ConfigError", "check_eval_config", "check_train_config"]
