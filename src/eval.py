@@ -8,11 +8,13 @@ from omegaconf import DictConfig, OmegaConf
 from recipe.build import build
 from recipe.callbacks import load_checkpoint
 from recipe.callbacks.run_config import CHECKPOINT_KEY
-from recipe.config import CONF_DIR
+from recipe.config import CONF_DIR, set_project_root
 from recipe.entry import entry_point, optimized_value
 from recipe.instantiate import instantiate_all
 from recipe.trainer import build_trainer, logged_metrics
 from recipe.validate import check_eval_config
+
+set_project_root()  # conf/paths: logs/ and data/ under the project
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
@@ -24,7 +26,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     trainer_cfg = cfg.trainer
     if trainer_cfg.get("precision", "auto") == "auto":  # the run's own, so eval reproduces the run's test metric
         trainer_cfg = OmegaConf.merge(trainer_cfg, {"precision": run_cfg.trainer.get("precision", "auto")})
-    trainer = build_trainer(trainer_cfg, logger=instantiate_all(cfg.logger))
+    trainer = build_trainer(trainer_cfg, logger=instantiate_all(cfg.get("logger")))
     trainer.test(module, datamodule=datamodule)
     return logged_metrics(trainer)
 

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from recipe.build import build
 from recipe.callbacks import StoreRunConfig, load_checkpoint
 from recipe.callbacks.resume import exit_code_on_stop
-from recipe.config import CONF_DIR
+from recipe.config import CONF_DIR, set_project_root
 from recipe.distributed import isolate_multirun_job, launch_env
 from recipe.entry import entry_point, optimized_value
 from recipe.hparams import log_hparams
@@ -28,6 +28,7 @@ from recipe.sweeps.trial import pruned_reason
 from recipe.trainer import build_trainer, logged_metrics
 from recipe.validate import check_train_config
 
+set_project_root()  # conf/paths: logs/ and data/ under the project
 LAUNCH_ENV = launch_env()  # DDP launch variables as the process started, before any sweep job's launch sets them
 
 
@@ -45,8 +46,8 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> dict[s
         L.seed_everything(cfg.seed, workers=True)
     datamodule, module = build(cfg)
     run_config = OmegaConf.to_container(cfg, resolve=True)  # stored in every checkpoint
-    callbacks = [*instantiate_all(cfg.callbacks), StoreRunConfig(run_config), *extra_callbacks]
-    loggers = instantiate_all(cfg.logger)
+    callbacks = [*instantiate_all(cfg.get("callbacks")), StoreRunConfig(run_config), *extra_callbacks]
+    loggers = instantiate_all(cfg.get("logger"))
     trainer = build_trainer(cfg.trainer, callbacks=callbacks, logger=loggers)
 
     lr_find = instantiate(cfg.lr_find)

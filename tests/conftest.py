@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import pytest
 from omegaconf import DictConfig, open_dict
@@ -45,6 +46,16 @@ def run_script(script: str, *overrides: str, run_dir: Path) -> subprocess.Comple
     """Run ``src/<script>`` as a user would, in a subprocess, writing into ``run_dir``."""
     cmd = [sys.executable, str(ROOT / "src" / script), f"hydra.run.dir={run_dir}", *overrides]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
+class RecordLR(L.Callback):
+    """The LR of the first param group at every optimizer step."""
+
+    def __init__(self) -> None:
+        self.lrs: list[float] = []
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        self.lrs.append(optimizer.param_groups[0]["lr"])
 
 
 class NoiseDataModule(ArrayDataModule):

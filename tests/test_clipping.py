@@ -15,6 +15,7 @@ from recipe.build import build
 from recipe.errors import ConfigError
 from recipe.instantiate import instantiate
 from recipe.trainer import build_trainer
+from recipe.validate import check_train_config
 
 STEPS = 4
 
@@ -104,5 +105,4 @@ def test_accumulation_logs_one_norm_per_optimizer_step(make_cfg, tmp_path: Path)
 def test_bad_clipping_settings_are_config_errors(make_cfg, override: str, message: str) -> None:
     cfg = make_cfg("trainer.accelerator=cpu", override)
     with pytest.raises(ConfigError, match=message):
-        instantiate(cfg.callbacks.grad_norm)
-        build_trainer(cfg.trainer, logger=False)
+        check_train_config(cfg)

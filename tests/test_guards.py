@@ -51,7 +51,7 @@ def test_nan_loss_stops_at_once_naming_step_and_lr_and_keeps_the_last_good_check
     message = str(caught.value)
     assert "\n" not in message
     assert "loss=nan at step 8 (epoch 2) with lr=0.001" in message  # 4 steps an epoch: epoch 2 starts at step 8
-    assert "optimizer.lr=0.0001 (LR / 10)" in message and "gradient_clip_val=1.0" in message and "bf16" in message
+    assert "optimizer.lr=0.0001 (optimizer.lr / 10)" in message and "gradient_clip_val=1.0" in message and "bf16" in message
     last = tmp_path / "checkpoints" / "last.ckpt"
     assert f"the last good checkpoint, {last}, is kept" in message
     checkpoint = torch.load(last, map_location="cpu", weights_only=True)
@@ -73,6 +73,13 @@ def test_divergence_is_one_error_line_and_exit_code_1(make_cfg, capsys):
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith("error: training diverged: loss=nan at step 0")
     assert "no checkpoint was written" in errors[0]
+
+
+def test_divergence_advice_names_a_tenth_of_the_configured_lr_even_mid_warmup(make_cfg):
+    cfg = make_cfg(*QUIET, "optimizer.lr=1e9", "scheduler.warmup=10", "trainer.gradient_clip_val=null")
+    with pytest.raises(TrainingDiverged) as caught:
+        train(cfg)
+    assert "try optimizer.lr=1e+08 " in str(caught.value)
 
 
 def fit_start_warnings(make_cfg, *overrides: str) -> list[str]:

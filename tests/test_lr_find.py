@@ -50,6 +50,18 @@ def test_apply_trains_with_the_found_lr_and_logs_the_plot(make_cfg, tmp_path, ca
     assert checkpoint["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(lr, rel=1e-3)
     assert checkpoint["run_config"]["optimizer"]["lr"] == pytest.approx(lr, rel=1e-3)
     assert checkpoint["global_step"] == 5  # the range test's 50 steps were undone before training
+    hparams = hparams_of(tmp_path / "tensorboard")
+    assert float(hparams["optimizer.lr"]) == pytest.approx(lr, rel=1e-3)  # HPARAMS records the LR the run used
+
+
+def hparams_of(tensorboard_dir) -> dict:
+    """The HPARAMS a TensorBoard run recorded, as ``{name: value}``."""
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+    events = EventAccumulator(str(tensorboard_dir)).Reload()
+    content = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    start = HParamsPluginData.FromString(content).session_start_info.hparams
+    return {k: v.number_value if v.HasField("number_value") else v.string_value for k, v in start.items()}
 
 
 def test_the_schedule_peaks_at_the_found_lr(make_cfg, tmp_path, caplog):

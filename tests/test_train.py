@@ -7,7 +7,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from conftest import FAST, ROOT
+from conftest import FAST, ROOT, RecordLR
 from lightning.pytorch.callbacks import ProgressBar
 
 from recipe.build import build
@@ -27,16 +27,11 @@ def test_config_groups_hold_the_documented_options():
 @pytest.mark.parametrize("optimizer, scheduler", list(itertools.product(OPTIMIZERS, SCHEDULERS)))
 def test_every_optimizer_scheduler_pair_trains(make_cfg, optimizer, scheduler):
     cfg = make_cfg(f"optimizer={optimizer}", f"scheduler={scheduler}", *FAST, "logger=csv", "test=false")
-    metrics = train(cfg)
-    assert metrics["train/loss"] > 0 and 0 <= metrics["val/acc"] <= 1
-
-
-class RecordLR(L.Callback):
-    def __init__(self) -> None:
-        self.lrs: list[float] = []
-
-    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
-        self.lrs.append(optimizer.param_groups[0]["lr"])
+    recorder = RecordLR()
+    metrics = train(cfg, extra_callbacks=[recorder])
+    assert metrics["val/acc"] > 0.2  # 10 classes: above chance after 8 steps
+    peak = cfg.scheduler.get("max_lr") or cfg.optimizer.lr  # every schedule peaks at the configured LR
+    assert 0 < max(recorder.lrs) <= peak * (1 + 1e-6) and len(recorder.lrs) == 8
 
 
 def test_total_steps_follow_epochs_and_accumulation(make_cfg):

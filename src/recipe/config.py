@@ -10,10 +10,15 @@ from omegaconf import DictConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = PROJECT_ROOT / "conf"
-os.environ.setdefault("PROJECT_ROOT", str(PROJECT_ROOT))  # conf/paths reads it: logs/ and data/ under the project
+
+
+def set_project_root() -> None:
+    """``conf/paths`` reads ``$PROJECT_ROOT``: logs/ and data/ go under the project, whatever the working folder."""
+    os.environ.setdefault("PROJECT_ROOT", str(PROJECT_ROOT))
 
 
 def compose_config(*overrides: str, config_name: str = "train") -> DictConfig:
     """``conf/<config_name>.yaml`` with command-line style overrides, through Hydra's Compose API."""
+    set_project_root()
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         return compose(config_name, overrides=list(overrides))

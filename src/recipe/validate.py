@@ -226,7 +226,7 @@ def check_metrics(cfg: DictConfig) -> None:
 
 def check_train_config(cfg: DictConfig) -> None:
     """Everything about a ``train`` config that can be judged without data: types, ranges, relations."""
-    from hydra.utils import instantiate  # the cheap objects only: their constructors hold each group's ranges
+    from recipe.instantiate import instantiate, instantiate_all  # cheap objects: their constructors check ranges
 
     check_missing(cfg)
     check_schema(cfg, TrainSettings)
@@ -242,6 +242,7 @@ def check_train_config(cfg: DictConfig) -> None:
     lr_find = instantiate(cfg.lr_find)
     if lr_find.wanted and cfg.ckpt_path:
         raise config_error("lr_find", lr_find.action, "must be off with ckpt_path: a resumed run keeps its LR")
+    instantiate_all(cfg.get("callbacks"))  # their constructors check their ranges; they are built again for the run
     optimizer = instantiate(cfg.optimizer) if cfg.get("optimizer") else None
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
     if scheduler is not None and optimizer is not None:

@@ -72,7 +72,7 @@ class RunReport(Callback):
         """Judge the curves so far and write ``report.md`` and ``curves.png``; rank zero only.
 
         A trial its search pruned gets the reason in its report and no plot: nobody looks at a pruned trial's
-        curves (TensorBoard still has them), and the plot costs as much as a couple of epochs of a small run.
+        curves (TensorBoard still has them), and drawing it costs more than an epoch of a small run.
         """
         if not trainer.is_global_zero:
             return

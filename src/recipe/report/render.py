@@ -18,8 +18,8 @@ MAX_ROWS = 12  # longer runs show their first and last epochs
 def plot_curves(epochs: Sequence[Mapping[str, float]], lrs: Sequence[tuple[int, float]], path: Path) -> None:
     """Train vs val loss, train vs val accuracy (per epoch) and the LR (per optimizer step), side by side."""
     fig = Figure(figsize=(15, 4))  # no pyplot: no GUI backend, no global figure state
-    # fixed margins and light PNG compression: a constrained layout and the default compression cost 0.15 s a
-    # plot, twice an epoch of a small run, and a sweep draws one per trial
+    # fixed margins and light PNG compression: cheaper than a constrained layout and the default compression,
+    # and a sweep draws one plot per trial
     fig.subplots_adjust(left=0.05, right=0.99, bottom=0.13, top=0.91, wspace=0.22)
     axes = fig.subplots(1, 3)
     for ax, metric in zip(axes[:2], ("loss", "acc"), strict=True):

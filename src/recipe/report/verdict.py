@@ -1,5 +1,5 @@
 """The verdict on a run, read from its per-epoch curves: diverged, overfitting, still improving, underfitting
-or healthy, each with the standard fixes (RECIPE.md, "Diagnosing a run")."""
+or healthy, each with the standard fixes (the README's "Run report" table)."""
 
 from __future__ import annotations
 
