@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: setup train test lint format tensorboard clean
+.PHONY: setup train test lint format tensorboard mlflow optuna-dashboard clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,14 @@ format: $(STAMP)
 
 tensorboard: $(STAMP)
 	$(BIN)/tensorboard --logdir logs
+
+# The UI of logger=mlflow's store on http://127.0.0.1:5000; one worker and no job runner (GenAI jobs) is plenty here.
+mlflow: $(STAMP)
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow server --backend-store-uri sqlite:///logs/mlflow.db --workers 1 $(ARGS)
+
+# The Optuna searches' studies (hydra.sweeper.storage) on http://127.0.0.1:8080.
+optuna-dashboard: $(STAMP)
+	$(BIN)/optuna-dashboard sqlite:///logs/optuna.db $(ARGS)
 
 clean:
 	rm -rf logs/*/ .pytest_cache .ruff_cache

@@ -11,7 +11,7 @@ from recipe.errors import config_error, require_positive_int
 
 FIXES: dict[str, tuple[str, ...]] = {
     "diverged": (
-        "lower the LR 10x (or run the LR finder: lr_find=true)",
+        "lower the LR 10x (or run the LR finder: lr_find=plot)",
         "clip gradients: trainer.gradient_clip_val=1.0",
         "add warmup: scheduler=warmup_cosine",
         "train in bf16 rather than fp16: trainer.precision=bf16-mixed",
@@ -27,7 +27,7 @@ FIXES: dict[str, tuple[str, ...]] = {
         "more capacity: a wider or deeper model",
         "train longer: raise trainer.max_epochs",
         "less regularization: lower model.dropout, optimizer.weight_decay, module.label_smoothing",
-        "check the LR (lr_find=true) and the features",
+        "check the LR (lr_find=plot) and the features",
     ),
     "healthy": ("nothing to fix; tune the LR and width with a sweep for the last points",),
 }

@@ -1,0 +1,67 @@
+"""Weights & Biases tracking for a run folder, offline unless asked: its files stay in the run folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import WandbLogger as LightningWandbLogger
+from lightning.pytorch.loggers.logger import rank_zero_experiment
+from lightning.pytorch.utilities import rank_zero_only
+
+from recipe.errors import config_error
+from recipe.tracking.run_files import RunArtifacts, require, sweep_name
+
+MODES = ("offline", "online", "disabled")
+
+
+class WandbLogger(LightningWandbLogger):
+    """Lightning's ``WandbLogger`` for one run folder: the W&B run is named after the folder, grouped by its sweep
+    in a ``-m`` run, writes under ``<run>/wandb``, and gets the folder's ``report.md``, ``curves.png`` and best
+    checkpoint as files. Offline runs upload later with ``wandb sync <run>/wandb/offline-run-*``.
+
+    Args:
+        run_dir: the run folder.
+        project: the W&B project.
+        mode: ``offline`` (no network, the default), ``online`` (after ``wandb login``) or ``disabled``.
+        group: the W&B group; ``None`` groups a sweep's jobs by the sweep folder's name.
+        **kwargs: see Lightning's ``WandbLogger`` and ``wandb.init`` (``entity``, ``tags``, ``notes``).
+    """
+
+    def __init__(
+        self, run_dir: str | Path, project: str, mode: str = "offline", group: str | None = None, **kwargs: Any
+    ) -> None:
+        require("wandb", "wandb")
+        if mode not in MODES:
+            raise config_error("logger.wandb.mode", mode, f"one of {', '.join(MODES)}")
+        super().__init__(
+            name=Path(run_dir).name,
+            save_dir=str(run_dir),
+            project=project,
+            group=group or sweep_name(),
+            mode=mode,
+            **kwargs,
+        )
+        self.run_files = RunArtifacts(run_dir)
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> Any:
+        """The W&B run, started on first use; a run still open in this process (the previous job of a sweep run
+        in one process) is finished first, since Lightning would otherwise log this job into it."""
+        import wandb
+
+        if self._experiment is None and wandb.run is not None:
+            wandb.run.finish()
+        return super().experiment
+
+    def after_save_checkpoint(self, checkpoint_callback: ModelCheckpoint) -> None:
+        self.run_files.watch(checkpoint_callback)
+
+    @rank_zero_only
+    def finalize(self, status: str = "success") -> None:
+        if self._experiment is not None:
+            for path, base in self.run_files.pending():
+                self._experiment.save(str(path), base_path=str(base), policy="now")
+        super().finalize(status)

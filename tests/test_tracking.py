@@ -1,0 +1,264 @@
+"""Trackers and dashboards as a user's browser sees them: a real search logs to TensorBoard, MLflow and W&B (offline),
+then each UI's server is started on a free local port and asked over HTTP what it shows."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import optuna
+import pytest
+
+from recipe.errors import ConfigError
+from recipe.tracking import WandbLogger
+from recipe.tracking.run_files import RunArtifacts
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+TRIALS = 2
+EPOCHS = 2
+# Two trials of the digits search, checkpoints on, a few batches each; every tracker at once.
+SEARCH = [
+    "hparams_search=digits_optuna",
+    f"hydra.sweeper.n_trials={TRIALS}",
+    "hydra/sweeper/pruner=none",
+    "logger=[tensorboard,mlflow,wandb]",
+    f"trainer.max_epochs={EPOCHS}",
+    "trainer.log_every_n_steps=1",  # the LR of every step
+    "trainer.limit_train_batches=3",
+    "trainer.limit_val_batches=2",
+    "trainer.limit_test_batches=2",
+    "trainer.num_sanity_val_steps=0",
+    "trainer.enable_progress_bar=false",
+    "~callbacks.progress_bar",
+    "~callbacks.model_summary",
+]
+
+
+@pytest.fixture(scope="module")
+def search(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """The log folder of the search, its sweep folder and trial folders, and its study."""
+    log_dir = tmp_path_factory.mktemp("logs")
+    cmd = [sys.executable, str(ROOT / "src" / "train.py"), "-m", f"paths.log_dir={log_dir}", *SEARCH]
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [sweep] = (log_dir / "train" / "multiruns").iterdir()
+    trials = sorted(p for p in sweep.iterdir() if p.name.startswith("trial_"))
+    study = optuna.load_study(study_name="digits_optuna", storage=f"sqlite:///{log_dir}/optuna.db")
+    return SimpleNamespace(log_dir=log_dir, sweep=sweep, trials=trials, study=study)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def server(cmd: list[str], ready: str, env: dict[str, str] | None = None, timeout: float = 180) -> Iterator[str]:
+    """Run ``cmd`` (which serves on the port in ``ready``) until ``ready`` answers; yield its base URL; stop it and
+    every process it started (its own session) at the end."""
+    env = {**os.environ, **(env or {})}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+            assert time.monotonic() < deadline, f"{cmd[0]} did not answer {ready} in {timeout} s"
+            try:
+                urllib.request.urlopen(ready, timeout=5)
+                break
+            except OSError:
+                time.sleep(0.3)
+        parts = urllib.parse.urlsplit(ready)
+        yield f"{parts.scheme}://{parts.netloc}"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def get(url: str, **query: Any) -> Any:
+    with urllib.request.urlopen(f"{url}?{urllib.parse.urlencode(query)}" if query else url, timeout=30) as response:
+        body = response.read()
+    return json.loads(body) if response.headers.get_content_type() == "application/json" else body
+
+
+def post(url: str, payload: dict[str, Any]) -> Any:
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def best_checkpoint(run_dir: Path) -> Path:
+    [path] = (run_dir / "checkpoints").glob("epoch_*.ckpt")
+    return path
+
+
+# ---------------------------------------------------------------- MLflow
+@pytest.mark.slow
+def test_mlflow_server_shows_each_trial_with_its_params_val_acc_history_and_artifacts(search: SimpleNamespace) -> None:
+    port = free_port()
+    cmd = [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{search.log_dir}/mlflow.db"]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    with server(cmd, f"http://127.0.0.1:{port}/health", env) as url:
+        api = f"{url}/api/2.0/mlflow"
+        experiment = get(f"{api}/experiments/get-by-name", experiment_name="train")["experiment"]
+        runs = post(f"{api}/runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
+        by_name = {run["info"]["run_name"]: run for run in runs}
+        assert sorted(by_name) == [trial.name for trial in search.trials]
+        for trial in search.study.trials:
+            run_dir = search.sweep / f"trial_{trial.number}"
+            run = by_name[run_dir.name]
+            assert run["info"]["status"] == "FINISHED"
+            params = {p["key"]: p["value"] for p in run["data"]["params"]}
+            assert float(params["optimizer.lr"]) == pytest.approx(trial.params["optimizer.lr"])
+            assert params["data._target_"] == "recipe.data.DigitsDataModule"
+            assert {t["key"]: t["value"] for t in run["data"]["tags"]}["sweep"] == search.sweep.name
+            run_id = run["info"]["run_id"]
+            history = get(f"{api}/metrics/get-history", run_id=run_id, metric_key="val/acc")["metrics"]
+            assert len(history) == EPOCHS
+            assert history[-1]["value"] == pytest.approx(
+                next(m["value"] for m in run["data"]["metrics"] if m["key"] == "val/acc")
+            )
+            listed = {f["path"] for f in get(f"{api}/artifacts/list", run_id=run_id)["files"]}
+            assert {"report.md", "curves.png", "checkpoints"} <= listed
+            [ckpt] = get(f"{api}/artifacts/list", run_id=run_id, path="checkpoints")["files"]
+            assert ckpt["path"] == f"checkpoints/{best_checkpoint(run_dir).name}"
+            assert ckpt["file_size"] == best_checkpoint(run_dir).stat().st_size
+            report = get(f"{url}/get-artifact", path="report.md", run_uuid=run_id)
+            assert report == (run_dir / "report.md").read_bytes()
+
+
+# ---------------------------------------------------------------- W&B (offline)
+def wandb_records(path: Path) -> Iterator[Any]:
+    """The records of a ``.wandb`` transaction log: a 7-byte W&B header, then LevelDB's log format (32 KiB blocks
+    of chunks, each with a checksum, a length and a type). wandb 0.31 reads it only in its Go core, hence this."""
+    from wandb.proto import wandb_internal_pb2
+
+    data, block, pos, record = path.read_bytes(), 32768, 7, b""
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:  # a block's tail too short for a header is padding
+            pos += block - pos % block
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        record += data[pos + 7 : pos + 7 + length]
+        pos += 7 + length
+        if kind in (1, 4):  # a full record, or the last chunk of one
+            message = wandb_internal_pb2.Record()
+            message.ParseFromString(record)
+            yield message
+            record = b""
+
+
+@pytest.mark.slow
+def test_wandb_offline_run_of_each_trial_holds_its_config_metrics_and_files(search: SimpleNamespace) -> None:
+    for trial in search.study.trials:
+        run_dir = search.sweep / f"trial_{trial.number}"
+        [log] = (run_dir / "wandb").glob("offline-run-*/run-*.wandb")  # one W&B run per trial
+        records = list(wandb_records(log))
+        [run] = [r.run for r in records if r.HasField("run")]
+        assert (run.display_name, run.run_group, run.project) == (run_dir.name, search.sweep.name, "train")
+        config = {u.key: json.loads(u.value_json) for r in records if r.HasField("config") for u in r.config.update}
+        assert config["optimizer.lr"] == pytest.approx(trial.params["optimizer.lr"])
+        val_acc = [
+            json.loads(i.value_json)
+            for r in records
+            if r.HasField("history")
+            for i in r.history.item
+            if (i.key or "/".join(i.nested_key)) == "val/acc"
+        ]
+        assert len(val_acc) == EPOCHS
+        files = {f.path for r in records if r.HasField("files") for f in r.files.files}
+        assert {"report.md", "curves.png", f"checkpoints/{best_checkpoint(run_dir).name}"} <= files
+
+
+def test_wandb_mode_is_checked_before_training(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^logger.wandb.mode='offlne'"):
+        WandbLogger(run_dir=tmp_path, project="p", mode="offlne")
+
+
+def test_a_tracker_not_installed_is_named_before_training(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    with pytest.raises(ConfigError, match=r"^logger='wandb'.*pip install -e '.\[trackers\]'"):
+        WandbLogger(run_dir=tmp_path, project="p")
+
+
+def test_run_artifacts_are_pending_once_and_again_when_rewritten(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    files = RunArtifacts(run_dir)
+    (run_dir / "report.md").write_text("first")
+    checkpoint = tmp_path / "elsewhere" / "best.ckpt"
+    checkpoint.parent.mkdir()
+    checkpoint.write_bytes(b"weights")
+    files.watch(SimpleNamespace(monitor=None, best_model_path=""))  # last.ckpt's callback: not the best
+    files.watch(SimpleNamespace(monitor="val/acc", best_model_path=str(checkpoint)))
+    assert files.pending() == [(run_dir / "report.md", run_dir), (checkpoint, checkpoint.parent)]
+    assert files.pending() == []
+    os.utime(run_dir / "report.md", ns=(0, 0))  # rewritten
+    assert files.pending() == [(run_dir / "report.md", run_dir)]
+
+
+# ---------------------------------------------------------------- Optuna dashboard
+@pytest.mark.slow
+def test_optuna_dashboard_lists_the_study_with_its_trials(search: SimpleNamespace) -> None:
+    port = free_port()
+    cmd = [str(BIN / "optuna-dashboard"), f"sqlite:///{search.log_dir}/optuna.db", "--port", str(port), "--quiet"]
+    with server(cmd, f"http://127.0.0.1:{port}/api/studies") as url:
+        [study] = get(f"{url}/api/studies")["study_summaries"]
+        assert study["study_name"] == "digits_optuna"
+        trials = get(f"{url}/api/studies/{study['study_id']}", after=0)["trials"]
+        assert len(trials) == TRIALS
+        assert [t["state"] for t in trials] == ["Complete"] * TRIALS
+        values = {t["number"]: t["values"][0] for t in trials}
+        assert values == {t.number: pytest.approx(t.value) for t in search.study.trials}
+
+
+# ---------------------------------------------------------------- TensorBoard
+@pytest.mark.slow
+def test_tensorboard_serves_the_layout_and_hparams_led_by_what_varies(search: SimpleNamespace) -> None:
+    port = free_port()
+    cmd = [str(BIN / "tensorboard"), "--logdir", str(search.sweep), "--host", "127.0.0.1", "--port", str(port)]
+    cmd.append("--load_fast=false")  # the Python loader: the same answers without the data server's process
+    with server(cmd, f"http://127.0.0.1:{port}/data/runs", {"TF_CPP_MIN_LOG_LEVEL": "3"}) as url:
+        deadline = time.monotonic() + 60
+        while len(get(f"{url}/data/runs")) < TRIALS:  # the runs are read in the background
+            assert time.monotonic() < deadline, get(f"{url}/data/runs")
+            time.sleep(0.3)
+        [category] = get(f"{url}/data/plugin/custom_scalars/layout")["category"]
+        charts = {chart["title"]: chart["multiline"]["tag"] for chart in category["chart"]}
+        assert list(charts) == ["loss", "accuracy", "lr", "momentum"]
+        run = f"{search.trials[0].name}/tensorboard"
+        loss = get(f"{url}/data/plugin/custom_scalars/scalars", run=run, tag=charts["loss"][0])["tag_to_events"]
+        assert sorted(loss) == ["train/loss", "val/loss"]
+        assert [len(events) for events in loss.values()] == [EPOCHS, EPOCHS]
+        lr = get(f"{url}/data/plugin/custom_scalars/scalars", run=run, tag=charts["lr"][0])["tag_to_events"]
+        assert sorted(lr) == ["lr/default/decay", "lr/default/no_decay"]  # the momentum has its own chart
+
+        experiment = post(f"{url}/data/plugin/hparams/experiment", {"experimentName": ""})
+        infos = experiment["hparamInfos"]
+        varied = [info["name"] for info in infos if info.get("differs")]
+        assert "optimizer.lr" in varied
+        assert [info["name"] for info in infos[: len(varied)]] == varied  # what varies comes first
+        assert {"val/acc_best", "test/acc"} <= {m["name"]["tag"] for m in experiment["metricInfos"]}
