@@ -5,7 +5,7 @@
     python benchmarks/precision.py --hidden 512 512 --batch-size 128 --epochs 8
 
 Every case trains the same recipe (``conf/train.yaml``: data, model, AdamW, warmup + cosine, clipping) through
-``recipe.build.build`` and ``recipe.trainer.build_trainer``, only ``trainer.precision`` and ``model.compile``
+``recipe.build.build`` and ``recipe.trainer.build_trainer``, only ``trainer.precision`` and ``compile``
 change. Each case runs in a fresh process, so compile caches, CUDA memory and the peak RSS start clean.
 Throughput counts training samples from the second epoch on (compilation and warm-up left out); speed and
 memory are also given as ratios to the first row, the numbers to compare across machines.
@@ -81,7 +81,7 @@ def run_case(args: argparse.Namespace) -> dict:
         f"trainer.accelerator={args.device}",
         "trainer.devices=1",
         f"trainer.precision={args.precision}",
-        f"model.compile={args.compile}",
+        f"compile={args.compile}",
         f"model.hidden_sizes=[{','.join(map(str, args.hidden))}]",
         f"data.batch_size={args.batch_size}",
         f"trainer.max_epochs={args.epochs}",

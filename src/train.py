@@ -55,7 +55,8 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> dict[s
     if lr_find.action == "only":
         return {}
     # the run's LR, resolved once: optimizer.lr scaled for the global batch, or the LR finder's when applied
-    module.lr = resolve_lr(module.optimizer_spec, global_batch_size(trainer, datamodule), found)
+    applied = found if lr_find.action == "apply" else None
+    module.lr = resolve_lr(module.optimizer_spec, global_batch_size(trainer, datamodule), applied)
     run_config["optimizer"]["lr"] = module.lr.configured
 
     with exit_code_on_stop(trainer):

@@ -14,7 +14,7 @@ from train import main
 BAD = [
     (["optimizer.lr=abc"], "optimizer.lr='abc'"),
     (["optimizer.lr=-0.1"], "optimizer.lr=-0.1"),
-    (["optimizer.momentum=0.9"], "optimizer.momentum=0.9"),
+    (["+optimizer.momentum=0.9"], "optimizer.momentum=0.9"),
     (["data.batch_size=1.5"], "data.batch_size=1.5"),
     (["data.batch_size=0"], "data.batch_size=0"),
     (["model.hidden_sizes=256"], "model.hidden_sizes=256"),

@@ -106,7 +106,7 @@ def test_gpu_precisions_train(make_cfg, precision: str) -> None:
 
 @needs_cuda
 def test_compiled_net_trains_on_gpu(make_cfg) -> None:
-    metrics = train(make_cfg("trainer=gpu", "model.compile=true", *TINY, *QUIET))
+    metrics = train(make_cfg("trainer=gpu", "compile=true", *TINY, *QUIET))
     assert metrics["train/loss"] > 0
 
 
@@ -124,6 +124,6 @@ def test_precision_benchmark_measures_a_cpu_case() -> None:
 
 def test_model_compile_compiles_the_net_in_place(make_cfg) -> None:
     _, plain = build(make_cfg())
-    _, compiled = build(make_cfg("model.compile=true"))
+    _, compiled = build(make_cfg("compile=true"))
     assert plain.net._compiled_call_impl is None and compiled.net._compiled_call_impl is not None
     assert list(compiled.state_dict()) == list(plain.state_dict())  # checkpoints keep the plain net's keys

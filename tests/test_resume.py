@@ -30,7 +30,7 @@ RUN = [
     "trainer.accelerator=cpu",
     "~callbacks.progress_bar",
     "~callbacks.model_summary",
-    "callbacks.run_report.enabled=false",
+    "~callbacks.run_report",
     "logger=csv",
     "test=false",
 ]

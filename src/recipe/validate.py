@@ -136,8 +136,10 @@ def _conforms(value: Any, hint: Any) -> bool:
 
 
 def constructor_hints(cls: type) -> tuple[dict[str, Any], bool]:
-    """The annotated parameters of ``cls``'s constructor, following ``**kwargs`` up the class hierarchy, and
-    whether the chain ends in a ``**kwargs`` that takes any key."""
+    """The annotated parameters of ``cls``'s constructor, and whether it takes any other key.
+
+    This project's classes pass their ``**kwargs`` to their parent (a data module to ``ArrayDataModule``), so the
+    parent's parameters are followed; another library's ``**kwargs`` may go anywhere and take any key."""
     hints: dict[str, Any] = {}
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
@@ -153,8 +155,8 @@ def constructor_hints(cls: type) -> tuple[dict[str, Any], bool]:
                 hints.setdefault(name, found.get(name, Any))
         if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
             return hints, False
-        if klass is not cls and klass.__init__ is object.__init__:
-            break
+        if not klass.__module__.startswith("recipe."):  # a library's **kwargs may go anywhere (DDPStrategy's to DDP)
+            return hints, True
     return hints, True
 
 
@@ -242,7 +244,8 @@ def check_train_config(cfg: DictConfig) -> None:
     lr_find = instantiate(cfg.lr_find)
     if lr_find.wanted and cfg.ckpt_path:
         raise config_error("lr_find", lr_find.action, "must be off with ckpt_path: a resumed run keeps its LR")
-    instantiate_all(cfg.get("callbacks"))  # their constructors check their ranges; they are built again for the run
+    instantiate(cfg.data)  # constructors check their ranges and load nothing; the run builds its own
+    instantiate_all(cfg.get("callbacks"))
     optimizer = instantiate(cfg.optimizer) if cfg.get("optimizer") else None
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
     if scheduler is not None and optimizer is not None:
