@@ -28,6 +28,7 @@ from recipe.errors import ConfigError
 from recipe.sweeps import OptunaPruning, SearchSpace, active_trial, write_report
 from recipe.sweeps.report import OUTPUT_DIR_ATTR, OVERRIDES_ATTR
 from recipe.sweeps.sampling import TrialSeededSampler
+from recipe.sweeps.storage import open_storage
 
 ROOT = Path(__file__).resolve().parents[1]
 # A few batches per epoch, one epoch unless a test asks for more, no progress bars.
@@ -53,7 +54,9 @@ def run(cmd: list[str]) -> str:
 
 
 def load_study(log_dir: Path, storage: str | None = None) -> optuna.Study:
-    return optuna.load_study(study_name="digits_optuna", storage=storage or f"sqlite:///{log_dir}/optuna.db")
+    return optuna.load_study(
+        study_name="digits_optuna", storage=open_storage(storage or f"sqlite:///{log_dir}/optuna.db")
+    )
 
 
 def param_sets(trials: list[optuna.trial.FrozenTrial]) -> set[tuple]:
@@ -376,7 +379,7 @@ def test_two_processes_share_one_study_and_draw_different_trials(tmp_path: Path,
         tmp_path,
         *SEARCH,
         f"hydra.sweeper.storage={storage}",
-        "hydra.sweeper.n_trials=6",
+        "hydra.sweeper.n_trials=4",
         "trainer.max_epochs=2",
         "hydra/sweeper/pruner=none",
     )
@@ -387,7 +390,7 @@ def test_two_processes_share_one_study_and_draw_different_trials(tmp_path: Path,
     for proc, error in zip(procs, errors, strict=True):
         assert proc.returncode == 0, error[-3000:]
     trials = load_study(tmp_path, storage).trials
-    assert 6 <= len(trials) <= 7  # each process checks the count before asking: at most one extra
+    assert 4 <= len(trials) <= 5  # each process checks the count before asking: at most one extra
     assert sorted(t.number for t in trials) == list(range(len(trials)))
     assert all(t.state == TrialState.COMPLETE for t in trials)
     assert len(param_sets(trials)) == len(trials)  # no process repeats another's draws

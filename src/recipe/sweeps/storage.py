@@ -17,7 +17,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,10 @@ class RetryLostTrial:
             self.retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        log.warning(f"Trial {trial.number} lost its process (no heartbeat): failed; its parameters run again")
+        log.warning(
+            f"Trial {trial.number} lost its process (no heartbeat): failed; its parameters are queued again"
+            f" (at most {self.max_retry} times)"
+        )
         self.retry(study, trial)
 
 
@@ -64,22 +67,21 @@ def open_storage(
         "grace_period": grace_period,
         "heartbeat_stale_trial_callback": RetryLostTrial(max_retry) if heartbeat_interval else None,
     }
+    # Two processes on one SQLite file wait for each other's write lock instead of failing at once.
     parsed = make_url(url)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if parsed.get_backend_name() != "sqlite":
-            return optuna.storages.RDBStorage(url, **heartbeat)
-        if parsed.database:
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        # Two processes on one file wait for each other's write lock instead of failing at once.
-        engine_kwargs = {"connect_args": {"timeout": 60}}
-        for attempt in range(3):
-            try:
+    sqlite = parsed.get_backend_name() == "sqlite"
+    engine_kwargs = {"connect_args": {"timeout": 60}} if sqlite else {}
+    if sqlite and parsed.database:
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(3):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
-            except (IntegrityError, OperationalError):  # another process is creating the new file's tables
-                if attempt == 2:
-                    raise
-                time.sleep(1.0)
+        except (IntegrityError, OperationalError, ProgrammingError):  # another process is creating the tables
+            if attempt == 2:
+                raise
+            time.sleep(1.0)
     raise AssertionError("unreachable")
 
 
