@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import os
 import shlex
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,11 +21,14 @@ import pytest
 import torch
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
+from postgres_server import postgres_server
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from recipe.errors import ConfigError
 from recipe.sweeps import OptunaPruning, SearchSpace, active_trial, write_report
 from recipe.sweeps.report import OUTPUT_DIR_ATTR, OVERRIDES_ATTR
+from recipe.sweeps.sampling import TrialSeededSampler
+from recipe.sweeps.storage import open_storage
 
 ROOT = Path(__file__).resolve().parents[1]
 # A few batches per epoch, one epoch unless a test asks for more, no progress bars.
@@ -45,8 +53,14 @@ def run(cmd: list[str]) -> str:
     return proc.stdout
 
 
-def load_study(log_dir: Path) -> optuna.Study:
-    return optuna.load_study(study_name="digits_optuna", storage=f"sqlite:///{log_dir}/optuna.db")
+def load_study(log_dir: Path, storage: str | None = None) -> optuna.Study:
+    return optuna.load_study(
+        study_name="digits_optuna", storage=open_storage(storage or f"sqlite:///{log_dir}/optuna.db")
+    )
+
+
+def param_sets(trials: list[optuna.trial.FrozenTrial]) -> set[tuple]:
+    return {tuple(sorted(t.params.items())) for t in trials}
 
 
 def _events(event_dir: Path) -> EventAccumulator:
@@ -118,6 +132,36 @@ def test_space_corners_use_every_categorical_choice() -> None:
 def test_space_rejects_an_empty_range() -> None:
     with pytest.raises(ConfigError, match=r"^data.batch_size='range\(64, 32\)': holds no value$"):
         SearchSpace.parse({"data.batch_size": "range(64, 32)"})
+
+
+# ---------------------------------------------------------------- sampler
+
+
+SPACE = {"lr": FloatDistribution(1e-4, 0.3, log=True), "optimizer": CategoricalDistribution(["adamw", "sgd"])}
+
+
+def _seeded_study(storage: optuna.storages.BaseStorage | None = None, seed: int = 0) -> optuna.Study:
+    """A study with a TPE sampler seeded per trial, as the sweeper builds it (a new one: a new process)."""
+    sampler = TrialSeededSampler(functools.partial(optuna.samplers.TPESampler, seed=seed))
+    return optuna.create_study(storage=storage, sampler=sampler, study_name="s", load_if_exists=True)
+
+
+def _draw(study: optuna.Study) -> dict:
+    trial = study.ask(SPACE)
+    study.tell(trial, 0.5)
+    return trial.params
+
+
+def test_sampler_draws_trial_k_alike_in_every_process_and_unlike_other_trials() -> None:
+    fresh = [_draw(study) for study in [_seeded_study()] for _ in range(4)]
+    assert [_draw(study) for study in [_seeded_study()] for _ in range(4)] == fresh  # reproducible
+    assert len({tuple(p.items()) for p in fresh}) == 4
+    storage = optuna.storages.InMemoryStorage()
+    first, second = _seeded_study(storage), _seeded_study(storage)  # two processes on one study
+    assert [_draw(first), _draw(second)] == fresh[:2]
+    resumed = _seeded_study(storage)  # the same command again: trials 2 and 3 are new draws
+    assert [_draw(resumed), _draw(resumed)] == fresh[2:]
+    assert _draw(_seeded_study(seed=1)) != fresh[0]
 
 
 # ---------------------------------------------------------------- pruning callback
@@ -259,7 +303,9 @@ def test_resume_runs_only_the_missing_trials_of_the_same_study(
     assert sorted(p.name for p in first.glob("trial_*")) == ["trial_0", "trial_1"]
     assert sorted(p.name for p in second.glob("trial_*")) == ["trial_2", "trial_3"]
     assert f"Study 'digits_optuna' in sqlite:///{log_dir}/optuna.db: 2 of 4 trials" in logs[1]
-    assert len(load_study(log_dir).trials) == 4
+    trials = load_study(log_dir).trials
+    assert len(trials) == 4
+    assert len(param_sets(trials)) == 4  # the resumed run drew new trials, not trials 0 and 1 again
 
 
 @pytest.fixture(scope="module")
@@ -315,21 +361,99 @@ def test_a_bad_trial_is_pruned_early(failing_and_bad_trials: tuple[optuna.Study,
     assert "Pruned by the search: stopped at epoch 0 by the pruner" in (bad_dir / "report.md").read_text()
 
 
+@pytest.fixture(params=["sqlite", "journal", "postgresql"])
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A storage URL of each kind; PostgreSQL on a server started for the test."""
+    if request.param == "postgresql":
+        with postgres_server() as url:
+            yield url
+    else:
+        yield {"sqlite": f"sqlite:///{tmp_path}/optuna.db", "journal": f"journal://{tmp_path}/optuna.log"}[
+            request.param
+        ]
+
+
 @pytest.mark.slow
-def test_two_processes_share_one_sqlite_study(tmp_path: Path) -> None:
-    cmd = multirun(tmp_path, *SEARCH, "hydra.sweeper.n_trials=6", "trainer.max_epochs=2", "hydra/sweeper/pruner=none")
+def test_two_processes_share_one_study_and_draw_different_trials(tmp_path: Path, storage: str) -> None:
+    cmd = multirun(
+        tmp_path,
+        *SEARCH,
+        f"hydra.sweeper.storage={storage}",
+        "hydra.sweeper.n_trials=4",
+        "trainer.max_epochs=2",
+        "hydra/sweeper/pruner=none",
+    )
     procs = [
         subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)
     ]
     errors = [proc.communicate(timeout=600)[1] for proc in procs]
     for proc, error in zip(procs, errors, strict=True):
         assert proc.returncode == 0, error[-3000:]
-    trials = load_study(tmp_path).trials
-    assert 6 <= len(trials) <= 7  # each process checks the count before asking: at most one extra
+    trials = load_study(tmp_path, storage).trials
+    assert 4 <= len(trials) <= 5  # each process checks the count before asking: at most one extra
     assert sorted(t.number for t in trials) == list(range(len(trials)))
     assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert len(param_sets(trials)) == len(trials)  # no process repeats another's draws
     sweeps = {Path(t.user_attrs["output_dir"]).parent for t in trials}
     assert len(sweeps) == 2  # both processes ran trials of the one study
+
+
+def _heartbeats(db: Path) -> list[int]:
+    """The numbers of the trials running with a heartbeat in the SQLite file ``db``, read without Optuna."""
+    if not db.exists():
+        return []
+    with sqlite3.connect(db, timeout=10) as con:
+        try:
+            rows = con.execute(
+                "SELECT t.number FROM trials t JOIN trial_heartbeats h ON h.trial_id = t.trial_id"
+                " WHERE t.state = 'RUNNING'"
+            ).fetchall()
+        except sqlite3.OperationalError:  # no tables yet
+            return []
+    return [row[0] for row in rows]
+
+
+@pytest.mark.slow
+def test_a_trial_killed_by_sigkill_is_failed_and_its_parameters_run_again(tmp_path: Path) -> None:
+    cmd = multirun(
+        tmp_path,
+        *SEARCH,
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.heartbeat_interval=1",
+        "hydra.sweeper.grace_period=2",
+        "hydra/sweeper/pruner=none",
+    )
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not (running := _heartbeats(tmp_path / "optuna.db")) and proc.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    [killed] = running
+    time.sleep(3)  # past the grace period: the next run on the study finds the trial lost
+
+    log = run(cmd)
+
+    trials = load_study(tmp_path).trials
+    assert trials[killed].state == TrialState.FAIL
+    assert f"Trial {killed} lost its process (no heartbeat)" in log
+    [retry] = [t for t in trials if t.system_attrs.get("failed_trial") == killed]
+    assert retry.params == trials[killed].params and retry.state == TrialState.COMPLETE
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 2  # n_trials finished, the lost one replaced
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+
+
+@pytest.mark.slow
+def test_a_search_whose_every_trial_fails_exits_1_saying_why(tmp_path: Path) -> None:
+    cmd = multirun(tmp_path, *SEARCH, "hydra.sweeper.n_trials=1", "data.batch_size=0")
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[-1] == (
+        "error: no trial of study 'digits_optuna' completed (1 failed, 0 pruned); "
+        "trial 0: data.batch_size=0: must be a positive integer"
+    )
+    assert "Traceback" not in proc.stdout + proc.stderr
 
 
 @pytest.mark.slow

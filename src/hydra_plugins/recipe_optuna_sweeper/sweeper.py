@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,36 +15,19 @@ from hydra.core.utils import JobReturn
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
+from optuna.storages._heartbeat import get_heartbeat_thread
 from optuna.trial import TrialState
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
 
+from recipe.console import print_error
 from recipe.errors import ConfigError, TrainingDiverged, config_error
 from recipe.sweeps import SearchSpace, active_trial, write_report
 from recipe.sweeps.report import OUTPUT_DIR_ATTR, OVERRIDES_ATTR, train_command
+from recipe.sweeps.sampling import TrialSeededSampler
+from recipe.sweeps.storage import counted_trials, fail_lost_trials, open_storage
+
+FAILURE_ATTR = "failure"  # user attribute: why a trial failed
 
 log = logging.getLogger(__name__)
-
-
-def open_storage(url: str | None) -> optuna.storages.BaseStorage | None:
-    """Optuna storage at ``url`` (``None``: in memory); a SQLite file gets its folder and a lock timeout."""
-    if url is None:
-        return None
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return optuna.storages.RDBStorage(url)
-    if parsed.database:
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    # Two processes on one file wait for each other's write lock instead of failing at once.
-    engine_kwargs = {"connect_args": {"timeout": 60}}
-    for attempt in range(3):
-        try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
-        except (IntegrityError, OperationalError):  # another process is creating the new file's tables
-            if attempt == 2:
-                raise
-            time.sleep(1.0)
-    raise AssertionError("unreachable")
 
 
 class OptunaSweeper(Sweeper):
@@ -53,12 +36,16 @@ class OptunaSweeper(Sweeper):
     Args:
         direction: ``maximize`` or ``minimize`` the value the task returns (its ``optimized_metric``).
         study_name: trials stored under this name in ``storage`` form one study.
-        storage: a database URL (``sqlite:///path.db``, ``postgresql://...``), or ``None`` for memory.
+        storage: ``sqlite:///path.db``, ``postgresql://...``, ``journal:///path.log``, or ``None`` for memory.
         n_trials: the study's total number of trials, in any state; running again adds only the missing ones.
-        sampler: an Optuna sampler (instantiated by Hydra from ``hydra/sweeper/sampler``).
+        sampler: builds an Optuna sampler from keyword arguments (``hydra/sweeper/sampler``, ``_partial_: true``);
+            each trial's draws are seeded from its ``seed`` and the trial number.
         pruner: an Optuna pruner (instantiated by Hydra from ``hydra/sweeper/pruner``).
         params: the search space, ``key: grammar`` (see ``recipe.sweeps.space``).
         enqueue_trials: parameter sets to run first (each once per study).
+        heartbeat_interval: seconds between a running trial's heartbeats in a database storage; ``None``: none.
+        grace_period: seconds without a heartbeat after which a trial counts as lost; ``None``: twice the interval.
+        max_retry: how many times a lost trial's parameters run again.
     """
 
     def __init__(
@@ -67,17 +54,28 @@ class OptunaSweeper(Sweeper):
         study_name: str | None,
         storage: str | None,
         n_trials: int,
-        sampler: optuna.samplers.BaseSampler | None = None,
+        sampler: functools.partial[optuna.samplers.BaseSampler] | None = None,
         pruner: optuna.pruners.BasePruner | None = None,
         params: Mapping[str, Any] | None = None,
         enqueue_trials: Sequence[Mapping[str, Any]] = (),
+        heartbeat_interval: int | None = None,
+        grace_period: int | None = None,
+        max_retry: int = 0,
     ) -> None:
         if direction not in ("maximize", "minimize"):
             raise config_error("hydra.sweeper.direction", direction, "maximize or minimize")
         if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
             raise config_error("hydra.sweeper.n_trials", n_trials, "a positive integer")
+        for key, value in (("heartbeat_interval", heartbeat_interval), ("grace_period", grace_period)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise config_error(f"hydra.sweeper.{key}", value, "a positive number of seconds, or null")
+        if isinstance(max_retry, bool) or not isinstance(max_retry, int) or max_retry < 0:
+            raise config_error("hydra.sweeper.max_retry", max_retry, "a non-negative integer")
         self.direction, self.study_name, self.storage = direction, study_name, storage
-        self.n_trials, self.sampler, self.pruner = n_trials, sampler, pruner
+        self.n_trials, self.pruner = n_trials, pruner
+        self.sampler = None if sampler is None else TrialSeededSampler(sampler)
+        self.heartbeat = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period}
+        self.max_retry = max_retry
         self.params = dict(params or {})
         self.enqueue_trials = [dict(p) for p in enqueue_trials]
         self.config: DictConfig | None = None
@@ -102,7 +100,7 @@ class OptunaSweeper(Sweeper):
         space = SearchSpace.parse(self.params, arguments)
         self.validate_batch_is_legal(space.corners())
         study = optuna.create_study(
-            storage=open_storage(self.storage),
+            storage=open_storage(self.storage, **self.heartbeat, max_retry=self.max_retry),
             sampler=self.sampler,
             pruner=self.pruner,
             study_name=self.study_name,
@@ -114,17 +112,19 @@ class OptunaSweeper(Sweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        log.info(f"Study {study.study_name!r} in {self.storage}: {_started(study)} of {self.n_trials} trials")
-        while _started(study) < self.n_trials:
+        fail_lost_trials(study)
+        log.info(f"Study {study.study_name!r} in {self.storage}: {counted_trials(study)} of {self.n_trials} trials")
+        while counted_trials(study) < self.n_trials:
             self._run_trial(study, space)
+            fail_lost_trials(study)
         metric = str(self.config.get("optimized_metric"))
         report = write_report(study, sweep_dir, metric)
         log.info(f"Report: {', '.join(str(p) for p in report.files)}")
-        if report.best_command:
-            log.info(f"Best {metric}={study.best_value:.4f} (trial {study.best_trial.number}); train it with:")
-            log.info(report.best_command)
-        else:
-            log.warning("No trial completed.")
+        if not report.best_command:
+            print_error(_none_completed(study))
+            raise SystemExit(1)
+        log.info(f"Best {metric}={study.best_value:.4f} (trial {study.best_trial.number}); train it with:")
+        log.info(report.best_command)
         return study
 
     def _run_trial(self, study: optuna.Study, space: SearchSpace) -> None:
@@ -132,13 +132,16 @@ class OptunaSweeper(Sweeper):
         overrides = space.overrides(trial.params)
         trial.set_user_attr(OVERRIDES_ATTR, overrides)
         try:
-            with active_trial(trial) as active:
+            # Optuna's own heartbeat thread, as Study.optimize runs it; ask-and-tell has no public one.
+            with active_trial(trial) as active, get_heartbeat_thread(trial._trial_id, study._storage):
                 [job] = self.launcher.launch([overrides], initial_job_idx=trial.number)
         except BaseException:  # Ctrl-C or a config that does not compose: leave no trial RUNNING
             study.tell(trial, state=TrialState.FAIL)
             raise
         trial.set_user_attr(OUTPUT_DIR_ATTR, str(job.hydra_cfg.hydra.runtime.output_dir))
         state, value, why = _outcome(job, active.pruned)
+        if state == TrialState.FAIL:
+            trial.set_user_attr(FAILURE_ATTR, why)
         frozen = study.tell(trial, value, state=state)
         if state == TrialState.COMPLETE:
             best = study.best_trial
@@ -149,9 +152,14 @@ class OptunaSweeper(Sweeper):
             log.warning(f"Trial {trial.number} failed: {why}; rerun it alone with: {train_command(frozen)}")
 
 
-def _started(study: optuna.Study) -> int:
-    """Trials run or running, in this process or another; enqueued ones wait to be asked for."""
-    return sum(t.state != TrialState.WAITING for t in study.get_trials(deepcopy=False))
+def _none_completed(study: optuna.Study) -> str:
+    """The one line saying that no trial of ``study`` completed, and why the last failed one failed."""
+    failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+    pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+    line = f"no trial of study {study.study_name!r} completed ({len(failed)} failed, {len(pruned)} pruned)"
+    if not failed:
+        return line
+    return f"{line}; trial {failed[-1].number}: {failed[-1].user_attrs.get(FAILURE_ATTR, 'lost its process')}"
 
 
 def _outcome(job: JobReturn, pruned: str | None) -> tuple[TrialState, float | None, str]:

@@ -86,7 +86,8 @@ def _save_plot(plot: Any, path: Path) -> Path | None:
 
 
 def write_report(study: optuna.Study, directory: Path, metric: str) -> Report:
-    """Write ``trials.csv``, ``trials.md``, ``optimization_history.png`` and ``param_importances.png``.
+    """Write ``trials.csv``, ``trials.md``, and once a trial completed ``optimization_history.png`` and
+    ``param_importances.png``.
 
     Args:
         study: the study, all trials of it (also those of earlier or parallel runs of the search).
@@ -109,6 +110,8 @@ def write_report(study: optuna.Study, directory: Path, metric: str) -> Report:
             study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0), target_name=metric
         ),
     }
-    files += [p for name, plot in plots.items() if (p := _save_plot(plot, directory / name))]
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return Report(files, train_command(study.best_trial) if complete else None)
+    if not complete:
+        return Report(files, None)
+    files += [p for name, plot in plots.items() if (p := _save_plot(plot, directory / name))]
+    return Report(files, train_command(study.best_trial))

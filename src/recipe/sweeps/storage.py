@@ -1,0 +1,104 @@
+"""Where a study lives: SQLite (one machine), PostgreSQL (many), or a journal file (many, on a shared file system).
+
+On SQLite and PostgreSQL each running trial records a heartbeat; a trial silent for longer than the grace period
+lost its process (SIGKILL, a dead machine): it is failed and its parameters are queued to run again. A journal
+file has no heartbeat in Optuna: a trial whose process was killed stays RUNNING there.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from pathlib import Path
+
+import optuna
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+log = logging.getLogger(__name__)
+
+JOURNAL = "journal://"  # journal:///abs/path.log or journal://relative/path.log
+
+
+class RetryLostTrial:
+    """Log a trial failed for lack of heartbeat, and queue its parameters again (at most ``max_retry`` times).
+
+    Args:
+        max_retry: how many times one set of parameters is retried after losing its process.
+    """
+
+    def __init__(self, max_retry: int) -> None:
+        self.max_retry = max_retry
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self.retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        log.warning(
+            f"Trial {trial.number} lost its process (no heartbeat): failed; its parameters are queued again"
+            f" (at most {self.max_retry} times)"
+        )
+        self.retry(study, trial)
+
+
+def open_storage(
+    url: str | None, heartbeat_interval: int | None = None, grace_period: int | None = None, max_retry: int = 0
+) -> optuna.storages.BaseStorage | None:
+    """Optuna storage at ``url`` (``None``: in memory); a file's folder is made, SQLite gets a lock timeout.
+
+    Args:
+        url: ``sqlite:///path.db``, ``postgresql://user:password@host/db``, ``journal:///path.log`` or ``None``.
+        heartbeat_interval: seconds between a running trial's heartbeats (database storages); ``None``: none.
+        grace_period: seconds without a heartbeat after which a trial is lost; ``None``: twice the interval.
+        max_retry: how many times a lost trial's parameters run again.
+    """
+    if url is None:
+        return None
+    if url.startswith(JOURNAL):
+        path = Path(url.removeprefix(JOURNAL))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    heartbeat = {
+        "heartbeat_interval": heartbeat_interval,
+        "grace_period": grace_period,
+        "heartbeat_stale_trial_callback": RetryLostTrial(max_retry) if heartbeat_interval else None,
+    }
+    # Two processes on one SQLite file wait for each other's write lock instead of failing at once.
+    parsed = make_url(url)
+    sqlite = parsed.get_backend_name() == "sqlite"
+    engine_kwargs = {"connect_args": {"timeout": 60}} if sqlite else {}
+    if sqlite and parsed.database:
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(3):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
+        except (IntegrityError, OperationalError, ProgrammingError):  # another process is creating the tables
+            if attempt == 2:
+                raise
+            time.sleep(1.0)
+    raise AssertionError("unreachable")
+
+
+def fail_lost_trials(study: optuna.Study) -> None:
+    """Fail the study's trials whose heartbeat stopped, queueing their retries (a no-op without heartbeat)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def counted_trials(study: optuna.Study) -> int:
+    """Trials run or running, in this process or another, toward ``n_trials``.
+
+    Queued trials wait to be asked for, and a lost trial whose retry was queued is counted through its retry.
+    """
+    trials = study.get_trials(deepcopy=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retried = {number for trial in trials for number in RetryHeartbeatStaleTrialCallback.retry_history(trial)}
+    return sum(t.state != TrialState.WAITING and t.number not in retried for t in trials)
