@@ -147,6 +147,7 @@ def test_regression_trains_and_predicts_in_target_units(tmp_path, make_cfg):
     metrics = train(cfg)
     assert metrics["test/r2"] > 0.9 and metrics["test/mae"] < 3.0  # target std about 6
     assert {"val/mae", "val/r2", "test/rmse", "val/loss_best"} <= set(metrics)
+    assert "| val/mae |" in (tmp_path / "report.md").read_text()  # the report shows MAE where it shows accuracy
     out = tmp_path / "predictions.csv"
     best = tmp_path / "checkpoints" / "best.ckpt"
     predict(make_cfg(f"ckpt_path={best}", f"data.path={path}", f"output_file={out}", config_name="predict"))

@@ -24,4 +24,5 @@ def choose_task(cfg: DictConfig, datamodule: L.LightningDataModule) -> str:
     if not cfg.get("task"):
         with open_dict(cfg):
             cfg.merge_with(OmegaConf.merge(OmegaConf.load(CONF_DIR / "task" / f"{task}.yaml"), cfg))
+            cfg.task = task
     return task

@@ -42,7 +42,7 @@ def decode(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
     try:
         with Image.open(path) as image:
             image = image.convert(MODES[mode]).resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            array = np.asarray(image, dtype=np.uint8)
+            array = np.array(image, dtype=np.uint8)  # a copy: torch wants writable arrays
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise ConfigError(f"{path}: not a readable image ({type(err).__name__}); data.skip_corrupt=true skips such files") from None
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 
@@ -29,10 +30,11 @@ class TableDataModule(ArrayDataModule):
         features: the input columns; ``None`` takes every column but the target and ``id_column``.
         test_path: a file of test rows with the same columns; ``None`` carves test rows out of ``path``.
         id_column: a column naming each row in predictions (never a feature); ``None`` numbers the rows.
-        task: ``classification`` or ``regression``; ``None`` infers it from the target: integers, booleans and
-            strings classify, real numbers regress.
+        task: ``classification`` or ``regression``; ``None`` infers it from the target (see ``infer_task``):
+            booleans, strings and integers classify, real numbers regress.
         missing: ``error`` refuses missing values; ``impute`` fills them (see ``TablePreprocessor``).
-        max_categories: the most distinct strings a string column may hold to be one-hot encoded.
+        max_categories: the most distinct strings a string column may hold to be one-hot encoded, and the most
+            distinct integers a target may hold to be taken for class labels.
         val_fraction: share of the training rows held out for validation.
         test_fraction: share of ``path``'s rows held out for test when there is no ``test_path``.
         standardize: standardize numeric columns (and a regression target) with train statistics.
@@ -116,7 +118,7 @@ class TableDataModule(ArrayDataModule):
         test = read_table(self.test_path, "data.test_path") if self.test_path else None
         if test is not None:
             self._check_columns(test, f"data.test_path={self.test_path!r}")
-        task = self.task_setting or infer_task(table.column(self.target), self.target)
+        task = self.task_setting or infer_task(table.column(self.target), self.target, self.max_categories)
         labels = self._labels(table.column(self.target), task, source)
         rows = np.arange(table.num_rows)
         strata = labels if task == "classification" else np.zeros(len(labels), dtype=np.int64)
@@ -211,6 +213,7 @@ class TableDataModule(ArrayDataModule):
         state = self._state()
         table = read_table(path)
         source = f"data.path={str(path)!r}"
+        TablePreprocessor(state["features"]).check_columns(table, source)
         extra = [c for c in table.column_names if c not in state["columns"]]
         if extra:
             raise ConfigError(f"{source}: has column {extra[0]!r} that training's file did not; training's columns: {state['columns']}")
@@ -220,11 +223,18 @@ class TableDataModule(ArrayDataModule):
         return names, torch.from_numpy(x)
 
 
-def infer_task(column: pa.ChunkedArray, name: str) -> str:
-    """``classification`` for integer, boolean or string targets, ``regression`` for real numbers."""
+def infer_task(column: pa.ChunkedArray, name: str, max_categories: int) -> str:
+    """``classification`` for boolean, string or integer targets, ``regression`` for real numbers and for integers
+    with more than ``max_categories`` distinct values (counts and measurements, not labels)."""
     kind = kind_of(column)
     if kind is None:
         raise config_error("data.target", name, f"has type {column.type}: neither numbers nor labels")
-    task = "regression" if pa.types.is_floating(column.type) else "classification"
-    rank_zero_info(f"data.task=null: target {name!r} is {column.type}, so the task is {task}")
+    distinct = len(pc.unique(column))
+    if pa.types.is_floating(column.type):
+        task, why = "regression", f"real numbers ({column.type})"
+    elif pa.types.is_integer(column.type) and distinct > max_categories:
+        task, why = "regression", f"integers with {distinct} distinct values > data.max_categories={max_categories}"
+    else:
+        task, why = "classification", f"{column.type} with {distinct} distinct values"
+    rank_zero_info(f"data.task=null: target {name!r} holds {why}, so the task is {task} (set data.task to choose)")
     return task
