@@ -69,7 +69,7 @@ CASES = {
     ),
     "NaN with missing=error": (
         lambda p: TableDataModule(table(p, TABLE.replace("3,x", "NaN,x")), target="label"),
-        ["data.missing='error'", "column 'a'", "data.missing=impute"],
+        ["data.missing='error'", "column 'a'", "first in row 3", "data.missing=impute"],
     ),
     "empty class folder": (
         lambda p: ImageFolderDataModule(images(p, empty_class=True)),

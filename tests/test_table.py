@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import NO_LOGGER
+from conftest import NO_LOGGER, run_script
 
 from recipe.data.table import TableDataModule
 from recipe.predict import predict
@@ -134,6 +134,14 @@ def test_classification_trains_and_predicts_class_names(tmp_path, make_cfg):
     assert all(abs(float(r["prob_benign"]) + float(r["prob_malignant"]) - 1) < 1e-4 for r in rows)
     truth = read_csv(new)
     assert np.mean([r["prediction"] == t["label"] for r, t in zip(rows, truth, strict=True)]) > 0.7
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x,size\n1.0,2\n")
+    result = run_script("predict.py", f"ckpt_path={ckpt}", f"data.path={bad}", run_dir=tmp_path / "bad_run")
+    assert result.returncode == 2
+    expected = f"error: data.path={str(bad)!r}: has no column 'colour' that training used; training's features"
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
+        f"{expected}: ['x', 'colour']"
+    ]
 
 
 def test_regression_trains_and_predicts_in_target_units(tmp_path, make_cfg):

@@ -12,7 +12,15 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 
 from recipe.data.arrays import ArrayDataModule, Splits, check_fractions, stratified_splits, with_validation
-from recipe.data.table_prep import MISSING_POLICIES, TablePreprocessor, first_missing, kind_of, numbers, read_table
+from recipe.data.table_prep import (
+    MISSING_POLICIES,
+    TablePreprocessor,
+    first_missing,
+    kind_of,
+    numbers,
+    read_table,
+    refuse_missing,
+)
 from recipe.errors import ConfigError, config_error
 
 TASKS = ("classification", "regression")
@@ -129,6 +137,10 @@ class TableDataModule(ArrayDataModule):
             split = with_validation(rows, strata, rows[:0], strata[:0], self.val_fraction, self.seed)
             test_rows = np.arange(test.num_rows)
         features = self.features if self.features is not None else self._default_features(table)
+        if self.missing == "error":  # on whole files, so the error names the file's row
+            refuse_missing(table, features, source)
+            if self.test_path:
+                refuse_missing(test, features, f"data.test_path={self.test_path!r}")
         train = table.take(split.x_train)
         prep = TablePreprocessor.fit(train, features, source, self.missing, self.scale, self.max_categories)
         classes = self._classes(train.column(self.target), task, source)

@@ -62,9 +62,20 @@ def strings(column: pa.ChunkedArray) -> list[str | None]:
 
 
 def first_missing(column: pa.ChunkedArray) -> tuple[int, int]:
-    """How many values of ``column`` are missing (null or NaN), and the row of the first (-1 when none)."""
+    """How many values of ``column`` are missing (null or NaN), and the row of the first, counted from 1 (0: none)."""
     missing = pc.is_null(column, nan_is_null=True).to_numpy(zero_copy_only=False)
-    return int(missing.sum()), int(np.argmax(missing)) if missing.any() else -1
+    return int(missing.sum()), int(np.argmax(missing)) + 1 if missing.any() else 0
+
+
+def refuse_missing(table: pa.Table, columns: list[str], source: str) -> None:
+    """Raise a ``ConfigError`` naming the first of ``columns`` with a missing value (``data.missing=error``)."""
+    for name in columns:
+        count, row = first_missing(table.column(name))
+        if count:
+            raise config_error(
+                "data.missing", "error", f"column {name!r} of {source} has {count} missing values (first in row "
+                f"{row}); data.missing=impute fills them (numbers: train median plus an indicator column)",
+            )  # fmt: skip
 
 
 class TablePreprocessor:
@@ -90,12 +101,7 @@ class TablePreprocessor:
         for name in features:
             column = table.column(name)
             kind = kind_of(column)
-            count, row = first_missing(column)
-            if count and missing == "error":
-                raise config_error(
-                    "data.missing", missing, f"column {name!r} of {source} has {count} missing values (first in row "
-                    f"{row}); data.missing=impute fills them (numbers: train median plus an indicator column)",
-                )  # fmt: skip
+            count, _ = first_missing(column)
             if kind == "numeric":
                 values = numbers(column)
                 present = values[~np.isnan(values)]
@@ -150,16 +156,12 @@ class TablePreprocessor:
     def transform(self, table: pa.Table, source: str) -> np.ndarray:
         """The ``(rows, width)`` float32 features of ``table``, with the fitted statistics and categories."""
         self.check_columns(table, source)
+        if self.state["missing"] == "error":
+            refuse_missing(table, [c["name"] for c in self.state["columns"]], source)
         out = np.zeros((table.num_rows, self.width), dtype=np.float32)
         at = 0
         for column in self.state["columns"]:
             data = table.column(column["name"])
-            count, row = first_missing(data)
-            if count and self.state["missing"] == "error":
-                raise config_error(
-                    "data.missing", "error", f"column {column['name']!r} of {source} has {count} missing values "
-                    f"(first in row {row}); data.missing=impute fills them",
-                )  # fmt: skip
             if column["kind"] == "numeric":
                 values = numbers(data)
                 absent = np.isnan(values)
