@@ -23,10 +23,12 @@ from PIL import Image
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_wine
 from sklearn.linear_model import LogisticRegression, RidgeCV
 
-from recipe.config import compose_config
+from recipe.config import PROJECT_ROOT, compose_config
 from recipe.data.table import TableDataModule
 from recipe.instantiate import instantiate
-from recipe.tasks import train
+
+sys.path.insert(0, str(PROJECT_ROOT / "src"))  # src/train.py
+from train import train
 
 SEEDS = (0, 1, 2, 3, 4)
 DATASETS = {"breast_cancer": load_breast_cancer, "wine": load_wine, "diabetes": load_diabetes}

@@ -11,7 +11,7 @@ from PIL import Image
 from recipe.data.augment import RandomResizedCropFlip
 from recipe.data.image_folder import ImageFolderDataModule
 from recipe.predict import predict
-from recipe.tasks import train
+from train import train
 
 
 def make_folder(root, per_class: int = 12, classes=("circle", "square"), size: int = 12) -> None:

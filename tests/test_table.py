@@ -11,7 +11,7 @@ from conftest import NO_LOGGER, run_script
 
 from recipe.data.table import TableDataModule
 from recipe.predict import predict
-from recipe.tasks import train
+from train import train
 
 REGRESSION = [  # what conf/task/regression.yaml sets, until the lead wires task= into conf/train.yaml
     "module._target_=recipe.regression.Regressor",

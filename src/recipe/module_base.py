@@ -11,7 +11,8 @@ from torch import nn
 from torch.optim import Optimizer
 
 from recipe.errors import ConfigError
-from recipe.optim import OptimizerSpec, SchedulerSpec, build_optimizer, build_scheduler
+from recipe.module import global_batch_size
+from recipe.optim import OptimizerSpec, PeakLR, SchedulerSpec, build_optimizer, build_scheduler, resolve_lr
 from recipe.optim.schedulers import RunLength
 
 
@@ -26,18 +27,11 @@ class TrainedModule(L.LightningModule):
 
     def __init__(self, net: nn.Module, optimizer: OptimizerSpec | None, scheduler: SchedulerSpec | None) -> None:
         super().__init__()
-        if optimizer is not None and scheduler is not None:
-            scheduler.check_lr(optimizer.lr)
         self.net, self.optimizer_spec, self.scheduler_spec = net, optimizer, scheduler
+        self.lr: PeakLR | None = None  # set once before fitting (see resolve_lr); every LR consumer reads it
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
-
-    def _global_batch_size(self) -> int | None:
-        datamodule = getattr(self.trainer, "datamodule", None)
-        if datamodule is None or not hasattr(datamodule, "per_device_batch_size"):
-            return None
-        return datamodule.per_device_batch_size * self.trainer.world_size * self.trainer.accumulate_grad_batches
 
     def configure_gradient_clipping(
         self,
@@ -55,7 +49,9 @@ class TrainedModule(L.LightningModule):
     def configure_optimizers(self) -> Any:
         if self.optimizer_spec is None:
             raise ConfigError("optimizer: none given, so this module can only be evaluated")
-        optimizer = build_optimizer(self.net, self.optimizer_spec, self._global_batch_size())
+        if self.lr is None:  # fitted by a bare Trainer, not by src/train.py: the config's LR, scaled
+            self.lr = resolve_lr(self.optimizer_spec, global_batch_size(self.trainer, self.trainer.datamodule))
+        optimizer = build_optimizer(self.net, self.optimizer_spec, self.lr.peak)
         if self.scheduler_spec is None:
             return optimizer
         run = RunLength.from_trainer(self.trainer)

@@ -10,10 +10,10 @@ from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from recipe.callbacks import load_checkpoint
 from recipe.callbacks.run_config import CHECKPOINT_KEY
-from recipe.errors import config_error
+from recipe.errors import config_error, is_int
 from recipe.instantiate import instantiate
-from recipe.tasks import load_checkpoint
 
 
 def load_for_prediction(ckpt_path: str) -> tuple[object, nn.Module]:
@@ -46,11 +46,15 @@ def outputs(net: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     return torch.cat([net(x[i : i + batch_size].float()).float() for i in range(0, len(x), batch_size)])
 
 
-def predict(cfg: DictConfig) -> dict[str, float]:
+def check_predict_config(cfg: DictConfig) -> None:
+    """The settings of ``conf/predict.yaml`` that can be checked before the checkpoint is read."""
+    if not is_int(cfg.batch_size) or cfg.batch_size < 1:
+        raise config_error("batch_size", cfg.batch_size, "must be a positive integer")
+
+
+def predict(cfg: DictConfig) -> None:
     """Write one row per input (its name, the predicted class or value, and class probabilities) to
     ``cfg.output_file``."""
-    if isinstance(cfg.batch_size, bool) or not isinstance(cfg.batch_size, int) or cfg.batch_size < 1:
-        raise config_error("batch_size", cfg.batch_size, "must be a positive integer")
     datamodule, net = load_for_prediction(cfg.ckpt_path)
     names, x = datamodule.predict_inputs(cfg.data.path)
     out = outputs(net, x, cfg.batch_size)
@@ -74,4 +78,3 @@ def predict(cfg: DictConfig) -> dict[str, float]:
         writer.writerow(header)
         writer.writerows(rows)
     rank_zero_info(f"Wrote {len(rows)} predictions to {path}")
-    return {}

@@ -30,6 +30,12 @@ class Regressor(TrainedModule):
         huber_delta: where the Huber loss turns from quadratic to linear.
     """
 
+    # every metric this module logs: optimized_metric and each callback's monitor must be one of them
+    METRICS = (
+        *(f"{stage}/{name}" for stage, names in STAGE_METRICS.items() for name in ("loss", *names)),
+        "val/loss_best",
+    )
+
     def __init__(
         self,
         net: nn.Module,
