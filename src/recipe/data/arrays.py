@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import lightning as L
@@ -17,7 +18,7 @@ from recipe.errors import config_error, require_fraction, require_positive_int
 
 @dataclass
 class Splits:
-    """Inputs and integer labels of the train, validation and test splits."""
+    """Inputs and targets (class indices, or values for regression) of the train, validation and test splits."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -29,8 +30,10 @@ class Splits:
 
 def split_off(x: np.ndarray, y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, ...]:
     """``x_kept, x_held, y_kept, y_held``: ``fraction`` of the samples held out, keeping class proportions
-    (unless a class has a single sample), reproducibly for ``seed``."""
-    stratify = y if np.unique(y, return_counts=True)[1].min() >= 2 else None
+    (unless a class has a single sample, or a part is too small to hold every class), reproducibly for ``seed``."""
+    counts = np.unique(y, return_counts=True)[1]
+    held = math.ceil(fraction * len(y))
+    stratify = y if counts.min() >= 2 and min(held, len(y) - held) >= len(counts) else None
     return tuple(train_test_split(x, y, test_size=fraction, stratify=stratify, random_state=seed))
 
 
@@ -84,6 +87,9 @@ class ArrayDataModule(L.LightningDataModule):
         self.batch_size, self.num_workers, self.standardize, self.seed = batch_size, num_workers, standardize, seed
         self.datasets: dict[str, TensorDataset] = {}
 
+    task = "classification"  # or "regression": float targets (the data module's fact, read by the run)
+    class_names: list[str] | None = None  # names of the classes in output order, where the data has them
+
     def load_splits(self) -> Splits:
         """Return the raw splits; subclasses implement it."""
         raise NotImplementedError
@@ -119,7 +125,8 @@ class ArrayDataModule(L.LightningDataModule):
             mean, std = 0.0, 1.0
         for split, x, y in (("train", s.x_train, s.y_train), ("val", s.x_val, s.y_val), ("test", s.x_test, s.y_test)):
             features = torch.from_numpy(((x.astype(np.float32) - mean) / std).astype(np.float32))
-            self.datasets[split] = BatchedTensorDataset(features, torch.from_numpy(np.asarray(y, dtype=np.int64)))
+            targets = np.asarray(y, dtype=np.float32 if self.task == "regression" else np.int64)
+            self.datasets[split] = BatchedTensorDataset(features, torch.from_numpy(targets))
 
     def on_after_batch_transfer(self, batch: list[torch.Tensor], dataloader_idx: int) -> list[torch.Tensor]:
         if self.augment is None or self.trainer is None or not self.trainer.training:

@@ -11,18 +11,28 @@ from rich.table import Table
 
 from recipe.report.verdict import Verdict
 
-COLUMNS = ("train/loss", "val/loss", "train/acc", "val/acc")
+SCORES = ("acc", "mae")  # the second curve: accuracy (classification) or mean absolute error (regression)
 MAX_ROWS = 12  # longer runs show their first and last epochs
 
 
+def score(epochs: Sequence[Mapping[str, float]]) -> str:
+    """The metric shown beside the loss: the first of ``SCORES`` the run logged."""
+    return next((m for m in SCORES if any(f"val/{m}" in e for e in epochs)), SCORES[0])
+
+
+def columns(epochs: Sequence[Mapping[str, float]]) -> tuple[str, ...]:
+    metric = score(epochs)
+    return ("train/loss", "val/loss", f"train/{metric}", f"val/{metric}")
+
+
 def plot_curves(epochs: Sequence[Mapping[str, float]], lrs: Sequence[tuple[int, float]], path: Path) -> None:
-    """Train vs val loss, train vs val accuracy (per epoch) and the LR (per optimizer step), side by side."""
+    """Train vs val loss, train vs val accuracy or MAE (per epoch) and the LR (per optimizer step), side by side."""
     fig = Figure(figsize=(15, 4))  # no pyplot: no GUI backend, no global figure state
     # fixed margins and light PNG compression: cheaper than a constrained layout and the default compression,
     # and a sweep draws one plot per trial
     fig.subplots_adjust(left=0.05, right=0.99, bottom=0.13, top=0.91, wspace=0.22)
     axes = fig.subplots(1, 3)
-    for ax, metric in zip(axes[:2], ("loss", "acc"), strict=True):
+    for ax, metric in zip(axes[:2], ("loss", score(epochs)), strict=True):
         for stage, style in (("train", "-o"), ("val", "-s")):
             points = [(e["epoch"], e[f"{stage}/{metric}"]) for e in epochs if f"{stage}/{metric}" in e]
             if points:
@@ -60,6 +70,7 @@ def markdown(
     curves: bool = True,
 ) -> str:
     """``report.md``: the verdict with its fixes, the epoch table and (when ``curves``) the curves."""
+    keys = columns(epochs)
     lines = [
         "# Run report",
         "",
@@ -70,27 +81,28 @@ def markdown(
         "",
         *[f"{note}  " for note in notes],
         *([f"Final learning rate: {final_lr:.3g}", ""] if final_lr is not None else []),
-        "| epoch | " + " | ".join(COLUMNS) + " |",
-        "|---:|" + "---:|" * len(COLUMNS),
+        "| epoch | " + " | ".join(keys) + " |",
+        "|---:|" + "---:|" * len(keys),
     ]
     for epoch in _rows(epochs):
         if epoch is None:
-            lines.append("| ... |" + " |" * len(COLUMNS))
+            lines.append("| ... |" + " |" * len(keys))
         else:
-            lines.append(f"| {int(epoch['epoch'])} | " + " | ".join(_cell(epoch, k) for k in COLUMNS) + " |")
+            lines.append(f"| {int(epoch['epoch'])} | " + " | ".join(_cell(epoch, k) for k in keys) + " |")
     lines += ["", *(["![curves](curves.png)", ""] if curves else [])]
     return "\n".join(lines)
 
 
 def print_summary(verdict: Verdict, epochs: Sequence[Mapping[str, float]], report_path: Path) -> None:
     """The epoch table and the verdict in the terminal."""
-    table = Table("epoch", *COLUMNS, title="run report")
+    keys = columns(epochs)
+    table = Table("epoch", *keys, title="run report")
     for epoch in _rows(epochs):
         table.add_row(
             *(
-                ["..."] * (len(COLUMNS) + 1)
+                ["..."] * (len(keys) + 1)
                 if epoch is None
-                else [str(int(epoch["epoch"])), *(_cell(epoch, k) for k in COLUMNS)]
+                else [str(int(epoch["epoch"])), *(_cell(epoch, k) for k in keys)]
             )
         )
     rich.print(table)

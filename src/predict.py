@@ -1,0 +1,22 @@
+"""Predict with a checkpoint: ``python src/predict.py ckpt_path=<ckpt> data.path=<new file or folder>``."""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from recipe.config import CONF_DIR, set_project_root
+from recipe.entry import entry_point
+from recipe.predict import check_predict_config, predict
+
+set_project_root()  # conf/paths: logs/ under the project
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="predict")
+@entry_point(check_predict_config)
+def main(cfg: DictConfig) -> None:
+    predict(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Predictions of a trained checkpoint on new rows or images, written as ``predictions.csv``."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from recipe.callbacks import load_checkpoint
+from recipe.callbacks.run_config import CHECKPOINT_KEY
+from recipe.errors import config_error, is_int
+from recipe.instantiate import instantiate
+
+
+def load_for_prediction(ckpt_path: str) -> tuple[object, nn.Module]:
+    """The checkpoint's data module, holding the run's preprocessing, and its net with the trained weights.
+
+    Builds only the net (not the LightningModule or the training data): the training file need not exist any more.
+    """
+    checkpoint = load_checkpoint(ckpt_path)
+    run_cfg = OmegaConf.create(checkpoint[CHECKPOINT_KEY])
+    datamodule = instantiate(run_cfg.data)
+    state = checkpoint.get(type(datamodule).__qualname__)
+    if not hasattr(datamodule, "predict_inputs") or not state:
+        raise config_error(
+            "ckpt_path", ckpt_path, f"trained on {run_cfg.data._target_}, which keeps no preprocessing for "
+            "predictions; data=csv and data=image_folder do",
+        )  # fmt: skip
+    datamodule.load_state_dict(state)
+    model_cfg = OmegaConf.to_container(run_cfg.model, resolve=True)
+    model_cfg.pop("compile", None)
+    net = instantiate(model_cfg, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
+    net.load_state_dict(
+        {k.removeprefix("net."): v for k, v in checkpoint["state_dict"].items() if k.startswith("net.")}
+    )
+    return datamodule, net.eval()
+
+
+@torch.inference_mode()
+def outputs(net: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """``net`` on ``x`` in batches, as float32."""
+    return torch.cat([net(x[i : i + batch_size].float()).float() for i in range(0, len(x), batch_size)])
+
+
+def check_predict_config(cfg: DictConfig) -> None:
+    """The settings of ``conf/predict.yaml`` that can be checked before the checkpoint is read."""
+    if not is_int(cfg.batch_size) or cfg.batch_size < 1:
+        raise config_error("batch_size", cfg.batch_size, "must be a positive integer")
+
+
+def predict(cfg: DictConfig) -> None:
+    """Write one row per input (its name, the predicted class or value, and class probabilities) to
+    ``cfg.output_file``."""
+    datamodule, net = load_for_prediction(cfg.ckpt_path)
+    names, x = datamodule.predict_inputs(cfg.data.path)
+    out = outputs(net, x, cfg.batch_size)
+    classes = datamodule.class_names
+    if classes is None:
+        mean, std = datamodule.target_scale
+        header, rows = (
+            ["id", "prediction"],
+            [[n, float(v) * std + mean] for n, v in zip(names, out.reshape(-1), strict=True)],
+        )
+    else:
+        probs = out.softmax(-1)
+        header = ["id", "prediction", *(f"prob_{c}" for c in classes)]
+        rows = [
+            [n, classes[int(p.argmax())], *(f"{q:.6f}" for q in p.tolist())] for n, p in zip(names, probs, strict=True)
+        ]
+    path = Path(cfg.output_file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    rank_zero_info(f"Wrote {len(rows)} predictions to {path}")
