@@ -22,7 +22,7 @@ from recipe.entry import entry_point, optimized_value
 from recipe.hparams import log_hparams
 from recipe.instantiate import instantiate, instantiate_all
 from recipe.lr_find import find_lr
-from recipe.module import global_batch_size
+from recipe.module_base import global_batch_size
 from recipe.optim import resolve_lr
 from recipe.sweeps.trial import pruned_reason
 from recipe.trainer import build_trainer, logged_metrics

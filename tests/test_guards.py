@@ -51,7 +51,8 @@ def test_nan_loss_stops_at_once_naming_step_and_lr_and_keeps_the_last_good_check
     message = str(caught.value)
     assert "\n" not in message
     assert "loss=nan at step 8 (epoch 2) with lr=0.001" in message  # 4 steps an epoch: epoch 2 starts at step 8
-    assert "optimizer.lr=0.0001 (optimizer.lr / 10)" in message and "gradient_clip_val=1.0" in message and "bf16" in message
+    assert "optimizer.lr=0.0001 (optimizer.lr / 10)" in message
+    assert "gradient_clip_val=1.0" in message and "bf16" in message
     last = tmp_path / "checkpoints" / "last.ckpt"
     assert f"the last good checkpoint, {last}, is kept" in message
     checkpoint = torch.load(last, map_location="cpu", weights_only=True)

@@ -1,33 +1,22 @@
-"""The LightningModule: a classifier that asks the optim package for its optimizer and schedule."""
+"""The LightningModule for classification: cross-entropy, accuracy, and AUROC for two classes."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import lightning as L
 import torch
-from lightning.pytorch.strategies import FSDPStrategy
 from torch import nn
-from torch.optim import Optimizer
 from torchmetrics import MaxMetric, MeanMetric
-from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics.classification import BinaryAUROC, MulticlassAccuracy
 
-from recipe.errors import ConfigError, require_fraction
-from recipe.optim import OptimizerSpec, PeakLR, SchedulerSpec, build_optimizer, build_scheduler, resolve_lr
-from recipe.optim.schedulers import RunLength
+from recipe.errors import require_fraction
+from recipe.module_base import TrainedModule
+from recipe.optim import OptimizerSpec, SchedulerSpec
 
 STAGES = ("train", "val", "test")
 
 
-def global_batch_size(trainer: L.Trainer, datamodule: L.LightningDataModule | None) -> int | None:
-    """Samples per optimizer step: ``data.batch_size`` (split across processes) times the accumulation."""
-    batch = getattr(datamodule, "batch_size", None)
-    if batch is None:
-        return None
-    return batch // trainer.world_size * trainer.world_size * trainer.accumulate_grad_batches
-
-
-class Classifier(L.LightningModule):
+class Classifier(TrainedModule):
     """Cross-entropy classification of ``net``'s logits, with accuracy and best validation accuracy.
 
     Args:
@@ -38,8 +27,13 @@ class Classifier(L.LightningModule):
         label_smoothing: cross-entropy label smoothing (the recipe's 0.1 regularizes).
     """
 
-    # every metric this module logs: optimized_metric and each callback's monitor must be one of them
-    METRICS = (*(f"{stage}/{name}" for stage in STAGES for name in ("loss", "acc")), "val/acc_best")
+    # every metric this module logs (AUROC with two classes): optimized_metric and each monitor must be one of them
+    METRICS = (
+        *(f"{stage}/{name}" for stage in STAGES for name in ("loss", "acc")),
+        "val/acc_best",
+        "val/auroc",
+        "test/auroc",
+    )
 
     def __init__(
         self,
@@ -49,25 +43,19 @@ class Classifier(L.LightningModule):
         scheduler: SchedulerSpec | None = None,
         label_smoothing: float = 0.0,
     ) -> None:
-        super().__init__()
+        super().__init__(net, optimizer, scheduler)
         require_fraction("module.label_smoothing", label_smoothing)
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
-        self.net, self.optimizer_spec, self.scheduler_spec = net, optimizer, scheduler
-        self.lr: PeakLR | None = None  # set once before fitting (see resolve_lr); every LR consumer reads it
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         # Per split, the epoch's mean loss and accuracy: updated every step, computed (and synced across
         # processes) once at the end of the epoch.
         for stage in STAGES:
-            metrics = {
-                "loss": MeanMetric(),
-                "acc": MulticlassAccuracy(num_classes, average="micro"),
-            }
+            metrics = {"loss": MeanMetric(), "acc": MulticlassAccuracy(num_classes, average="micro")}
+            if num_classes == 2 and stage != "train":
+                metrics["auroc"] = BinaryAUROC()
             setattr(self, f"{stage}_metrics", nn.ModuleDict(metrics))
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # kept in checkpoints, so a resumed run remembers its best
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
 
     def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, stage: str) -> torch.Tensor:
         x, y = batch
@@ -76,6 +64,8 @@ class Classifier(L.LightningModule):
         metrics = getattr(self, f"{stage}_metrics")
         metrics["loss"].update(loss.detach(), weight=len(y))
         metrics["acc"].update(logits.detach(), y)
+        if "auroc" in metrics:
+            metrics["auroc"].update(logits.detach().softmax(-1)[:, 1], y)
         if batch_idx == 0:
             # Lightning computes a logged metric object at the end of the epoch, so registering it once per
             # epoch is enough; a self.log call every step costs more than the step itself on small models.
@@ -99,27 +89,3 @@ class Classifier(L.LightningModule):
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
         self._shared_step(batch, batch_idx, "test")
-
-    def configure_gradient_clipping(
-        self,
-        optimizer: Optimizer,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str | None = None,
-    ) -> None:
-        """Lightning's clipping, except by norm under FSDP, which only the sharded root module can compute."""
-        fsdp = isinstance(self.trainer.strategy, FSDPStrategy)
-        if fsdp and gradient_clip_algorithm == "norm" and gradient_clip_val:
-            self.trainer.strategy.model.clip_grad_norm_(gradient_clip_val)
-            return
-        super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
-
-    def configure_optimizers(self) -> Any:
-        if self.optimizer_spec is None:
-            raise ConfigError("optimizer: none given, so this module can only be evaluated")
-        if self.lr is None:  # fitted by a bare Trainer, not by src/train.py: the config's LR, scaled
-            self.lr = resolve_lr(self.optimizer_spec, global_batch_size(self.trainer, self.trainer.datamodule))
-        optimizer = build_optimizer(self.net, self.optimizer_spec, self.lr.peak)
-        if self.scheduler_spec is None:
-            return optimizer
-        run = RunLength.from_trainer(self.trainer)
-        return {"optimizer": optimizer, "lr_scheduler": build_scheduler(optimizer, self.scheduler_spec, run)}

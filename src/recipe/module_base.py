@@ -11,9 +11,16 @@ from torch import nn
 from torch.optim import Optimizer
 
 from recipe.errors import ConfigError
-from recipe.module import global_batch_size
 from recipe.optim import OptimizerSpec, PeakLR, SchedulerSpec, build_optimizer, build_scheduler, resolve_lr
 from recipe.optim.schedulers import RunLength
+
+
+def global_batch_size(trainer: L.Trainer, datamodule: L.LightningDataModule | None) -> int | None:
+    """Samples per optimizer step: ``data.batch_size`` (split across processes) times the accumulation."""
+    batch = getattr(datamodule, "batch_size", None)
+    if batch is None:
+        return None
+    return batch // trainer.world_size * trainer.world_size * trainer.accumulate_grad_batches
 
 
 class TrainedModule(L.LightningModule):

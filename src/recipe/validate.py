@@ -54,6 +54,7 @@ class TrainSettings:
     """The top-level keys of ``conf/train.yaml``; a key not listed here is a typo (``+optimizr=sgd``)."""
 
     task_name: str
+    task: Literal["classification", "regression"]
     seed: int | None
     test: bool
     test_weights: Literal["best", "last"]
