@@ -2,10 +2,16 @@
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
-from recipe.build import check_task
 from recipe.errors import ConfigError
 from recipe.regression import Regressor
+from recipe.task_choice import choose_task
+
+
+class Data:
+    def __init__(self, task: str) -> None:
+        self.task = task
 
 
 @pytest.mark.parametrize(
@@ -26,15 +32,14 @@ def test_huber_loss_uses_its_delta():
     assert module.criterion(torch.tensor([2.0]), torch.tensor([0.0])).item() == pytest.approx(0.5 * (2 - 0.25))
 
 
-def test_the_task_must_be_the_datas():
-    check_task("regression", "regression")
-    with pytest.raises(
-        ConfigError, match=r"^task='classification': but the data is for regression: add task=regression"
-    ):
-        check_task("classification", "regression")
-
-
-def test_task_regression_sets_module_metric_and_monitor(make_cfg):
-    cfg = make_cfg("task=regression", "optimized_metric=val/r2")
-    assert cfg.module._target_ == "recipe.regression.Regressor" and cfg.optimized_metric == "val/r2"
+def test_task_follows_the_data_beneath_the_users_values():
+    cfg = OmegaConf.create({"task": None, "optimized_metric": "val/r2"})
+    assert choose_task(cfg, Data("regression")) == "regression"
+    assert cfg.module._target_ == "recipe.regression.Regressor" and cfg.task == "regression"
+    assert cfg.optimized_metric == "val/r2"  # the user's choice stays
     assert cfg.callbacks.model_checkpoint.monitor == "val/loss" and cfg.callbacks.model_checkpoint.mode == "min"
+
+
+def test_task_named_must_match_the_data():
+    with pytest.raises(ConfigError, match=r"^task=.regression.: but the data is for classification"):
+        choose_task(OmegaConf.create({"task": "regression"}), object())

@@ -5,24 +5,20 @@ from __future__ import annotations
 import lightning as L
 from omegaconf import DictConfig
 
-from recipe.errors import config_error
 from recipe.instantiate import instantiate
-
-
-def check_task(task: str, data_task: str) -> None:
-    """The run's ``task`` (its module, metrics and checkpoint monitor) must be the one the data is for."""
-    if task != data_task:
-        raise config_error("task", task, f"but the data is for {data_task}: add task={data_task} to the command")
+from recipe.task_choice import choose_task
+from recipe.validate import check_metrics
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
     """``cfg.data`` and ``cfg.module`` around ``cfg.model``'s net; ``compile: true`` compiles the net in place
-    (parameter names and checkpoint keys stay those of the plain net). A data module's ``task`` (``data=csv``
-    infers it from the target) must match ``cfg.task``."""
+    (parameter names and checkpoint keys stay those of the plain net). With ``task: null`` the data module's
+    ``task`` (``data=csv`` infers it from the target) picks ``conf/task/<task>.yaml``, merged into ``cfg``."""
     optimizer = instantiate(cfg.optimizer) if cfg.get("optimizer") else None
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
     datamodule = instantiate(cfg.data)
-    check_task(cfg.get("task", "classification"), getattr(datamodule, "task", "classification"))
+    choose_task(cfg, datamodule)  # fills in the module, metric and monitor of the data's task, beneath the user's
+    check_metrics(cfg)  # now against the chosen module's metrics
     net = instantiate(cfg.model, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
     if cfg.get("compile"):
         net.compile()

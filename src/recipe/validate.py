@@ -24,6 +24,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from recipe.errors import ConfigError, config_error, is_int
 from recipe.precision import check_precision, check_strategy
 
+TASK_MODULES = ("recipe.module.Classifier", "recipe.regression.Regressor")  # conf/task/*.yaml
 INSTANTIATE_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 
 
@@ -54,7 +55,7 @@ class TrainSettings:
     """The top-level keys of ``conf/train.yaml``; a key not listed here is a typo (``+optimizr=sgd``)."""
 
     task_name: str
-    task: Literal["classification", "regression"]
+    task: Literal["classification", "regression"] | None
     seed: int | None
     test: bool
     test_weights: Literal["best", "last"]
@@ -217,10 +218,13 @@ def monitors(cfg: DictConfig) -> list[tuple[str, str]]:
 
 
 def check_metrics(cfg: DictConfig) -> None:
-    """``optimized_metric`` and every ``monitor`` must be metrics the module logs (when its class lists them)."""
-    logged = getattr(get_class(cfg.module._target_), "METRICS", None)
-    if logged is None:
+    """``optimized_metric`` and every ``monitor`` must be metrics the module logs (when its class lists them); before
+    the task is known (``task: null``), metrics of either task's module."""
+    targets = [cfg.module._target_] if cfg.get("module") else TASK_MODULES
+    lists = [getattr(get_class(target), "METRICS", None) for target in targets]
+    if any(metrics is None for metrics in lists):
         return
+    logged = sorted({m for metrics in lists for m in metrics})
     watched = [("optimized_metric", cfg.optimized_metric)] if cfg.get("optimized_metric") else []
     for key, metric in [*watched, *monitors(cfg)]:
         if isinstance(metric, str) and metric not in logged:
