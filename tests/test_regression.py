@@ -32,12 +32,18 @@ def test_huber_loss_uses_its_delta():
     assert module.criterion(torch.tensor([2.0]), torch.tensor([0.0])).item() == pytest.approx(0.5 * (2 - 0.25))
 
 
-def test_task_follows_the_data_beneath_the_users_values():
-    cfg = OmegaConf.create({"task": None, "optimized_metric": "val/r2"})
+def test_task_follows_the_data_and_keeps_the_users_values(make_cfg):
+    cfg = make_cfg("optimized_metric=val/r2", "callbacks.model_checkpoint.filename=best")
     assert choose_task(cfg, Data("regression")) == "regression"
     assert cfg.module._target_ == "recipe.regression.Regressor" and cfg.task == "regression"
-    assert cfg.optimized_metric == "val/r2"  # the user's choice stays
+    assert cfg.optimized_metric == "val/r2" and cfg.callbacks.model_checkpoint.filename == "best"  # the user's
     assert cfg.callbacks.model_checkpoint.monitor == "val/loss" and cfg.callbacks.model_checkpoint.mode == "min"
+
+
+def test_classification_data_keeps_the_defaults(make_cfg):
+    cfg = make_cfg()
+    assert choose_task(cfg, Data("classification")) == "classification"
+    assert cfg.module._target_ == "recipe.module.Classifier" and cfg.optimized_metric == "val/acc_best"
 
 
 def test_task_named_must_match_the_data():

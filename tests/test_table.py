@@ -13,7 +13,7 @@ from recipe.data.table import TableDataModule
 from recipe.predict import predict
 from train import train
 
-REGRESSION = ["task=regression"]
+REGRESSION = ["task=regression", "callbacks.model_checkpoint.filename=best"]
 
 
 def write_table(path, n: int = 200, seed: int = 0, **extra) -> dict[str, list]:
