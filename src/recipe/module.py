@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
@@ -43,7 +41,7 @@ class Classifier(TrainedModule):
         scheduler: SchedulerSpec | None = None,
         label_smoothing: float = 0.0,
     ) -> None:
-        super().__init__(net, optimizer, scheduler)
+        super().__init__(net, optimizer, scheduler, best=("acc", MaxMetric()))
         require_fraction("module.label_smoothing", label_smoothing)
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
@@ -54,10 +52,8 @@ class Classifier(TrainedModule):
             if num_classes == 2 and stage != "train":
                 metrics["auroc"] = BinaryAUROC()
             setattr(self, f"{stage}_metrics", nn.ModuleDict(metrics))
-        self.val_acc_best = MaxMetric()
-        self.val_acc_best.persistent(True)  # kept in checkpoints, so a resumed run remembers its best
 
-    def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, stage: str) -> torch.Tensor:
+    def update_metrics(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         x, y = batch
         logits = self.net(x)
         loss = self.criterion(logits, y)
@@ -66,26 +62,4 @@ class Classifier(TrainedModule):
         metrics["acc"].update(logits.detach(), y)
         if "auroc" in metrics:
             metrics["auroc"].update(logits.detach().softmax(-1)[:, 1], y)
-        if batch_idx == 0:
-            # Lightning computes a logged metric object at the end of the epoch, so registering it once per
-            # epoch is enough; a self.log call every step costs more than the step itself on small models.
-            logged = {f"{stage}/{name}": metric for name, metric in metrics.items()}
-            self.log_dict(logged, on_step=False, on_epoch=True, prog_bar=True)
         return loss
-
-    def on_train_start(self) -> None:
-        if self.trainer.ckpt_path is None:  # a resumed run keeps its restored best (and skips the sanity check)
-            self.val_acc_best.reset()  # the sanity check's validation must not count as the best
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, batch_idx, "train")
-
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        self._shared_step(batch, batch_idx, "val")
-
-    def on_validation_epoch_end(self) -> None:
-        self.val_acc_best.update(self.val_metrics["acc"].compute())
-        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)  # equal on all ranks
-
-    def test_step(self, batch: Any, batch_idx: int) -> None:
-        self._shared_step(batch, batch_idx, "test")

@@ -1,4 +1,5 @@
-"""What every LightningModule here shares: a plain ``net``, and an optimizer and schedule built from specs."""
+"""What every LightningModule here shares: a plain ``net``; epoch metrics registered once per epoch and the best
+validation value kept; an optimizer and schedule built from specs."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import torch
 from lightning.pytorch.strategies import FSDPStrategy
 from torch import nn
 from torch.optim import Optimizer
+from torchmetrics import MaxMetric, MinMetric
 
 from recipe.errors import ConfigError
 from recipe.optim import OptimizerSpec, PeakLR, SchedulerSpec, build_optimizer, build_scheduler, resolve_lr
@@ -32,10 +34,50 @@ class TrainedModule(L.LightningModule):
         scheduler: the LR schedule; ``None`` keeps the LR constant.
     """
 
-    def __init__(self, net: nn.Module, optimizer: OptimizerSpec | None, scheduler: SchedulerSpec | None) -> None:
+    def __init__(
+        self,
+        net: nn.Module,
+        optimizer: OptimizerSpec | None,
+        scheduler: SchedulerSpec | None,
+        best: tuple[str, MaxMetric | MinMetric] | None = None,
+    ) -> None:
         super().__init__()
         self.net, self.optimizer_spec, self.scheduler_spec = net, optimizer, scheduler
         self.lr: PeakLR | None = None  # set once before fitting (see resolve_lr); every LR consumer reads it
+        self.best_of, self.val_best = best or ("loss", MinMetric())  # val/<best_of>_best: the best epoch so far
+        self.val_best.persistent(True)  # kept in checkpoints, so a resumed run remembers its best
+
+    def update_metrics(self, batch: Any, stage: str) -> torch.Tensor:
+        """The batch's loss, after updating ``<stage>_metrics`` (a ``ModuleDict`` of torchmetrics); per subclass."""
+        raise NotImplementedError
+
+    def _shared_step(self, batch: Any, batch_idx: int, stage: str) -> torch.Tensor:
+        loss = self.update_metrics(batch, stage)
+        if batch_idx == 0:
+            # Lightning computes a logged metric object at the end of the epoch, so registering it once per
+            # epoch is enough; a self.log call every step costs more than the step itself on small models.
+            logged = {f"{stage}/{name}": metric for name, metric in getattr(self, f"{stage}_metrics").items()}
+            self.log_dict(logged, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def on_train_start(self) -> None:
+        if self.trainer.ckpt_path is None:  # a resumed run keeps its restored best (and skips the sanity check)
+            self.val_best.reset()  # the sanity check's validation must not count as the best
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._shared_step(batch, batch_idx, "train")
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._shared_step(batch, batch_idx, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self.val_best.update(self.val_metrics[self.best_of].compute())
+        self.log(
+            f"val/{self.best_of}_best", self.val_best.compute(), prog_bar=True, sync_dist=True
+        )  # same on all ranks
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._shared_step(batch, batch_idx, "test")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, MinMetric, R2Score
@@ -45,7 +43,7 @@ class Regressor(TrainedModule):
         loss: str = "mse",
         huber_delta: float = 1.0,
     ) -> None:
-        super().__init__(net, optimizer, scheduler)
+        super().__init__(net, optimizer, scheduler, best=("loss", MinMetric()))
         if num_classes != 1:
             raise config_error("num_classes", num_classes, "a regressor predicts one value: the data must give 1")
         if loss not in LOSSES:
@@ -65,8 +63,6 @@ class Regressor(TrainedModule):
         for stage, names in STAGE_METRICS.items():
             metrics = {"loss": MeanMetric(), **{name: make[name]() for name in names}}
             setattr(self, f"{stage}_metrics", nn.ModuleDict(metrics))
-        self.val_loss_best = MinMetric()
-        self.val_loss_best.persistent(True)  # kept in checkpoints, so a resumed run remembers its best
 
     def setup(self, stage: str) -> None:
         scale = getattr(getattr(self.trainer, "datamodule", None), "target_scale", None)
@@ -74,7 +70,7 @@ class Regressor(TrainedModule):
             self.target_mean.fill_(scale[0])
             self.target_std.fill_(scale[1])
 
-    def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, stage: str) -> torch.Tensor:
+    def update_metrics(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         x, y = batch
         pred = self.net(x).reshape(len(x))
         loss = self.criterion(pred, y.to(pred.dtype))
@@ -83,26 +79,4 @@ class Regressor(TrainedModule):
         pred_units, y_units = (t.detach().float() * self.target_std + self.target_mean for t in (pred, y))
         for name in STAGE_METRICS[stage]:
             metrics[name].update(pred_units, y_units)
-        if batch_idx == 0:
-            # Lightning computes a logged metric object at the end of the epoch, so registering it once per
-            # epoch is enough (as in the classifier).
-            logged = {f"{stage}/{name}": metric for name, metric in metrics.items()}
-            self.log_dict(logged, on_step=False, on_epoch=True, prog_bar=True)
         return loss
-
-    def on_train_start(self) -> None:
-        if self.trainer.ckpt_path is None:  # a resumed run keeps its restored best (and skips the sanity check)
-            self.val_loss_best.reset()  # the sanity check's validation must not count as the best
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, batch_idx, "train")
-
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        self._shared_step(batch, batch_idx, "val")
-
-    def on_validation_epoch_end(self) -> None:
-        self.val_loss_best.update(self.val_metrics["loss"].compute())
-        self.log("val/loss_best", self.val_loss_best.compute(), prog_bar=True, sync_dist=True)  # equal on all ranks
-
-    def test_step(self, batch: Any, batch_idx: int) -> None:
-        self._shared_step(batch, batch_idx, "test")
