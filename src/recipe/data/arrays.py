@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -152,3 +153,22 @@ class ArrayDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
+
+
+class FittedPreprocessing:
+    """A data module's preprocessing fitted on its training split (``self.fitted``, plain data, set by ``setup``):
+    Lightning saves a data module's ``state_dict`` in every checkpoint, so evaluation and predictions reuse it and
+    never refit on new data."""
+
+    fitted: dict[str, Any] | None = None
+
+    def _state(self) -> dict[str, Any]:
+        if self.fitted is None:
+            self.setup()
+        return self.fitted
+
+    def state_dict(self) -> dict[str, Any]:
+        return dict(self._state())
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.fitted = dict(state_dict)

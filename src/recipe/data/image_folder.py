@@ -13,7 +13,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from recipe.data.arrays import ArrayDataModule, check_fractions, stratified_splits, with_validation
+from recipe.data.arrays import FittedPreprocessing, ArrayDataModule, check_fractions, stratified_splits, with_validation
 from recipe.data.batched import BatchedTensorDataset, keep_batch
 from recipe.data.images import MODES, class_folders, decode, image_files, readable
 from recipe.errors import ConfigError, config_error
@@ -35,7 +35,7 @@ class DecodedImages(Dataset):
         return torch.from_numpy(decode(self.files[i], self.mode, self.size)), int(self.labels[i])
 
 
-class ImageFolderDataModule(ArrayDataModule):
+class ImageFolderDataModule(FittedPreprocessing, ArrayDataModule):
     """Images in class subfolders (``path/<class>/*.png``), or ``path/train/<class>/...`` with optional ``val/``
     and ``test/`` used as given (a missing one is carved from train by ``seed``, by class). Every image is converted
     to ``mode`` and resized to ``image_size``; batches are standardized per channel with train statistics on the
@@ -76,7 +76,6 @@ class ImageFolderDataModule(ArrayDataModule):
             raise config_error("data.cache", cache, f"one of {', '.join(CACHES)}")
         self.path, self.size, self.mode, self.cache = Path(path).expanduser(), (size[0], size[1]), mode, cache
         self.skip_corrupt, self.val_fraction, self.test_fraction = skip_corrupt, val_fraction, test_fraction
-        self.fitted: dict[str, Any] | None = None
 
     @property
     def class_names(self) -> list[str]:
@@ -90,17 +89,8 @@ class ImageFolderDataModule(ArrayDataModule):
     def input_shape(self) -> tuple[int, ...]:
         return (len(self._state()["mean"]), *self._state()["image_size"])
 
-    def _state(self) -> dict[str, Any]:
-        if self.fitted is None:
-            self.setup()
-        return self.fitted
 
-    def state_dict(self) -> dict[str, Any]:
-        """Class names, size, mode and the train mean and std per channel (Lightning stores it in checkpoints)."""
-        return dict(self._state())
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.fitted = dict(state_dict)
 
     def _files(self) -> tuple[list[str], dict[str, tuple[list[Path], np.ndarray]]]:
         """The class names, and the files and labels of each split, as laid out on disk or carved by ``seed``."""

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 
-from recipe.data.arrays import ArrayDataModule, Splits, check_fractions, stratified_splits, with_validation
+from recipe.data.arrays import FittedPreprocessing, ArrayDataModule, Splits, check_fractions, stratified_splits, with_validation
 from recipe.data.table_prep import (
     MISSING_POLICIES,
     TablePreprocessor,
@@ -26,7 +26,7 @@ from recipe.errors import ConfigError, config_error
 TASKS = ("classification", "regression")
 
 
-class TableDataModule(ArrayDataModule):
+class TableDataModule(FittedPreprocessing, ArrayDataModule):
     """Rows of a table as feature vectors; the target column as class indices (classification) or a standardized
     value (regression). Test rows from ``test_path`` when given, otherwise carved by ``seed``; validation carved from
     the training rows; both stratified by class for classification. Preprocessing is fitted on the training rows
@@ -77,7 +77,6 @@ class TableDataModule(ArrayDataModule):
         self.id_column, self.task_setting, self.missing = id_column, task, missing
         self.max_categories, self.val_fraction, self.test_fraction = max_categories, val_fraction, test_fraction
         self.scale = standardize
-        self.fitted: dict[str, Any] | None = None
 
     # What the model, the module and predictions read; all from the fitted state.
     @property
@@ -105,18 +104,8 @@ class TableDataModule(ArrayDataModule):
         """``(mean, std)`` that map the standardized regression target back to its units (``(0, 1)`` otherwise)."""
         return tuple(self._state()["target_scale"])
 
-    def _state(self) -> dict[str, Any]:
-        if self.fitted is None:
-            self.setup()
-        return self.fitted
 
-    def state_dict(self) -> dict[str, Any]:
-        """The fitted preprocessing, as plain data (Lightning stores it in every checkpoint)."""
-        return dict(self._state())
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Reuse a training run's preprocessing (predictions): nothing is refitted."""
-        self.fitted = dict(state_dict)
 
     # Training data.
     def load_splits(self) -> Splits:
