@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: setup train test lint format tensorboard clean
+.PHONY: setup train test lint format tensorboard compare clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,10 @@ format: $(STAMP)
 
 tensorboard: $(STAMP)
 	$(BIN)/tensorboard --logdir logs
+
+# comparison.md/.csv/.png of a multirun folder, finished or not: make compare DIR=logs/train/multiruns/<time>
+compare: $(STAMP)
+	$(BIN)/python -m recipe.sweeps.compare $(or $(DIR),$(lastword $(sort $(wildcard logs/train/multiruns/*))))
 
 clean:
 	rm -rf logs/*/ .pytest_cache .ruff_cache

@@ -6,6 +6,7 @@ import csv
 import logging
 import shlex
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,14 @@ class Report:
     best_command: str | None
 
 
+def command(overrides: Sequence[str]) -> str:
+    """The ``python src/train.py ...`` line that trains with ``overrides``, quoted for the shell."""
+    return shlex.join(["python", "src/train.py", *overrides])
+
+
 def train_command(trial: FrozenTrial) -> str:
     """The ``python src/train.py ...`` line that trains ``trial``'s configuration again."""
-    return shlex.join(["python", "src/train.py", *trial.user_attrs.get(OVERRIDES_ATTR, [])])
+    return command(trial.user_attrs.get(OVERRIDES_ATTR, []))
 
 
 def trial_rows(study: optuna.Study, metric: str) -> list[dict[str, Any]]:
