@@ -128,8 +128,8 @@ class OptunaSweeper(Sweeper):
         return study
 
     def _run_trial(self, study: optuna.Study, space: SearchSpace) -> None:
-        trial = study.ask(space.distributions)
-        overrides = space.overrides(trial.params)
+        trial = study.ask()
+        overrides = space.overrides(space.sample(trial))  # a parameter under another choice is left out
         trial.set_user_attr(OVERRIDES_ATTR, overrides)
         try:
             with active_trial(trial) as active:
