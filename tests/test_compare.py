@@ -133,6 +133,19 @@ def test_comparison_ranks_the_other_way_when_told_to_minimize(sweep: Path) -> No
     assert comparison.best_command == "python src/train.py optimizer=adamw"
 
 
+def test_a_best_run_once_gets_one_warning_instead_of_a_test_per_row(sweep: Path) -> None:
+    for name in ("3_optimizer=sgd", "4_optimizer=sgd"):
+        (sweep / name / "job.json").unlink()
+    (sweep / "0_optimizer=adamw" / "job.json").write_text('{"status": "completed", "value": 0.99}')
+    comparison = write_comparison(sweep)  # adamw: 0.99, 0.92, 0.94; sgd: nothing completed
+    assert comparison.sentences == []  # one configuration with runs: nothing to compare
+    _job(sweep, "8_optimizer=adam", ["optimizer=adam", "seed=9"], {"status": "completed", "value": 1.0}, [], 0)
+    comparison = write_comparison(sweep)
+    assert comparison.sentences == [
+        "optimizer=adam ran once: its lead is not tested against the seed noise (run seeds)"
+    ]
+
+
 # ---------------------------------------------------------------- a real grid sweep
 
 

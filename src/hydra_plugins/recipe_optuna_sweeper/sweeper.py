@@ -52,6 +52,8 @@ class OptunaSweeper(Sweeper):
 
     Args:
         direction: ``maximize`` or ``minimize`` the value the task returns (its ``optimized_metric``).
+        directions: one direction per objective, for a list ``optimized_metric`` (a multi-objective study);
+            replaces ``direction``.
         study_name: trials stored under this name in ``storage`` form one study.
         storage: a database URL (``sqlite:///path.db``, ``postgresql://...``), or ``None`` for memory.
         n_trials: the study's total number of trials, in any state; running again adds only the missing ones.
@@ -71,12 +73,15 @@ class OptunaSweeper(Sweeper):
         pruner: optuna.pruners.BasePruner | None = None,
         params: Mapping[str, Any] | None = None,
         enqueue_trials: Sequence[Mapping[str, Any]] = (),
+        directions: Sequence[str] | None = None,
     ) -> None:
-        if direction not in ("maximize", "minimize"):
-            raise config_error("hydra.sweeper.direction", direction, "maximize or minimize")
+        self.directions = list(directions) if directions else [direction]
+        for key, value in (("direction", direction), *(("directions", d) for d in self.directions)):
+            if value not in ("maximize", "minimize"):
+                raise config_error(f"hydra.sweeper.{key}", value, "maximize or minimize")
         if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
             raise config_error("hydra.sweeper.n_trials", n_trials, "a positive integer")
-        self.direction, self.study_name, self.storage = direction, study_name, storage
+        self.study_name, self.storage = study_name, storage
         self.n_trials, self.sampler, self.pruner = n_trials, sampler, pruner
         self.params = dict(params or {})
         self.enqueue_trials = [dict(p) for p in enqueue_trials]
@@ -99,6 +104,7 @@ class OptunaSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> optuna.Study:
         assert self.config is not None
+        metric = _objectives(self.config.get("optimized_metric"), self.directions)
         space = SearchSpace.parse(self.params, arguments)
         self.validate_batch_is_legal(space.corners())
         study = optuna.create_study(
@@ -106,7 +112,7 @@ class OptunaSweeper(Sweeper):
             sampler=self.sampler,
             pruner=self.pruner,
             study_name=self.study_name,
-            direction=self.direction,
+            directions=self.directions,
             load_if_exists=True,
         )
         for params in self.enqueue_trials:
@@ -117,10 +123,13 @@ class OptunaSweeper(Sweeper):
         log.info(f"Study {study.study_name!r} in {self.storage}: {_started(study)} of {self.n_trials} trials")
         while _started(study) < self.n_trials:
             self._run_trial(study, space)
-        metric = str(self.config.get("optimized_metric"))
         report = write_report(study, sweep_dir, metric)
         log.info(f"Report: {', '.join(str(p) for p in report.files)}")
-        if report.best_command:
+        if report.pareto_commands:
+            log.info(f"Pareto front of {', '.join(metric)}: {len(report.pareto_commands)} trials; train one with:")
+            for line in report.pareto_commands:
+                log.info(line)
+        elif report.best_command:
             log.info(f"Best {metric}={study.best_value:.4f} (trial {study.best_trial.number}); train it with:")
             log.info(report.best_command)
         else:
@@ -140,7 +149,9 @@ class OptunaSweeper(Sweeper):
         trial.set_user_attr(OUTPUT_DIR_ATTR, str(job.hydra_cfg.hydra.runtime.output_dir))
         state, value, why = _outcome(job, active.pruned)
         frozen = study.tell(trial, value, state=state)
-        if state == TrialState.COMPLETE:
+        if state == TrialState.COMPLETE and isinstance(value, list):
+            log.info(f"Trial {trial.number} complete: {', '.join(f'{v:.4g}' for v in value)}")
+        elif state == TrialState.COMPLETE:
             best = study.best_trial
             log.info(f"Trial {trial.number} complete: {value:.4f} (best {best.value:.4f}, trial {best.number})")
         elif state == TrialState.PRUNED:
@@ -154,7 +165,15 @@ def _started(study: optuna.Study) -> int:
     return sum(t.state != TrialState.WAITING for t in study.get_trials(deepcopy=False))
 
 
-def _outcome(job: JobReturn, pruned: str | None) -> tuple[TrialState, float | None, str]:
+def _objectives(metric: Any, directions: list[str]) -> str | list[str]:
+    """``optimized_metric`` as one name, or a list of one name per direction."""
+    names = [metric] if isinstance(metric, str) else [str(m) for m in metric or ()]
+    if len(names) != len(directions):
+        raise config_error("optimized_metric", metric, f"{len(directions)} names, one per hydra.sweeper.directions")
+    return names[0] if len(names) == 1 else names
+
+
+def _outcome(job: JobReturn, pruned: str | None) -> tuple[TrialState, float | list[float] | None, str]:
     """The state and value Optuna records for a finished job, and why when it did not complete."""
     if pruned:
         return TrialState.PRUNED, None, pruned
@@ -165,6 +184,7 @@ def _outcome(job: JobReturn, pruned: str | None) -> tuple[TrialState, float | No
     except Exception as err:
         log.error("The trial raised:", exc_info=err)
         return TrialState.FAIL, None, f"{type(err).__name__}: {err}"
-    if value is None or not math.isfinite(value):
+    values = list(value) if isinstance(value, Sequence) else [value]  # several objectives: a list
+    if any(v is None or not math.isfinite(v) for v in values):
         return TrialState.FAIL, None, f"returned {value}, not a finite optimized_metric"
-    return TrialState.COMPLETE, float(value), ""
+    return TrialState.COMPLETE, [float(v) for v in values] if isinstance(value, Sequence) else float(value), ""

@@ -11,7 +11,7 @@ from typing import Any
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 
 from recipe.sweeps.compare import summary_lines, write_comparison
 from recipe.sweeps.runs import one_line, write_job_file
@@ -48,10 +48,13 @@ class SweepComparison(Callback):
             status, reason = "pruned", pruned
         else:
             value = job_return.return_value
-            if isinstance(value, float) and not math.isfinite(value):
+            values = value if isinstance(value, list) else [value]  # several objectives: a list
+            if any(isinstance(v, float) and not math.isfinite(v) for v in values):
                 status, value, reason = "failed", None, f"returned {value}, not a finite optimized_metric"
         folder = Path(config.hydra.runtime.output_dir)
-        write_job_file(folder, status, value, duration, reason, config.get("optimized_metric"))
+        metric = config.get("optimized_metric")
+        metric = list(metric) if isinstance(metric, ListConfig) else metric  # several objectives
+        write_job_file(folder, status, value, duration, reason, metric)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if not self.enabled:

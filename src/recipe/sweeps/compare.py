@@ -90,10 +90,11 @@ def compare(jobs: Sequence[Job], metric: str, direction: str) -> Comparison:
     rows.sort(key=rank)
     ranked = [row for row in rows if row.values(metric)]
     sentences = []
-    if ranked:
+    if ranked and len(ranked[0].values(metric)) < 2:
+        sentences.append(f"{ranked[0].label} ran once: its lead is not tested against the seed noise (run seeds)")
+    elif ranked:
         best = ranked[0].values(metric)
-        for row in ranked[1:]:
-            sentences.append(significance(row.label, row.values(metric), ranked[0].label, best))
+        sentences += [significance(row.label, row.values(metric), ranked[0].label, best) for row in ranked[1:]]
     tests = sorted({m for job in jobs if job.status == "completed" for m in job.metrics if m.startswith("test/")})
     best_command = command(ranked[0].config) if ranked else None
     return Comparison(metric, direction, rows, list(jobs), [m for m in tests if m != metric], sentences, best_command)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import ListConfig, OmegaConf
 
 JOB_FILE = "job.json"
 COLLAPSED = ("seed", "data.fold")  # overrides a configuration is repeated over
@@ -106,6 +106,9 @@ def read_job(folder: Path) -> Job:
     """The job in ``folder`` (which holds ``.hydra/overrides.yaml``)."""
     overrides = [str(o) for o in OmegaConf.load(folder / ".hydra" / "overrides.yaml")]
     record = json.loads((folder / JOB_FILE).read_text()) if (folder / JOB_FILE).is_file() else {}
+    value = record.get("value")
+    if isinstance(value, list):  # several objectives: ranked by the first (their front is in pareto_front.md)
+        value = value[0]
     scalars = _scalars(folder / "tensorboard")
     lr_tags = sorted(t for t in scalars if t.startswith("lr-") and not t.endswith("-momentum"))
     curves = {"val/loss": scalars.get("val/loss", []), "lr": scalars[lr_tags[0]] if lr_tags else []}
@@ -114,7 +117,7 @@ def read_job(folder: Path) -> Job:
         overrides=overrides,
         status=record.get("status", "unfinished"),
         reason=record.get("reason", ""),
-        value=record.get("value"),
+        value=value,
         duration_s=record.get("duration_s"),
         metrics={tag: points[-1][1] for tag, points in scalars.items() if tag.startswith(("val/", "test/"))},
         curves=curves,
@@ -133,10 +136,13 @@ def read_sweep(folder: Path) -> list[Job]:
 
 
 def sweep_settings(folder: Path) -> dict[str, Any]:
-    """``optimized_metric`` and the sweeper's ``direction`` (``None`` for a grid sweep), from a job's saved config."""
+    """``optimized_metric`` and the sweeper's ``direction`` (``None`` for a grid sweep), from a job's saved config;
+    the first of each with several objectives."""
     jobs = sorted(Path(folder).glob("*/.hydra/config.yaml"))
     if not jobs:
         return {"optimized_metric": None, "direction": None}
-    config = OmegaConf.load(jobs[0])
-    hydra = OmegaConf.load(jobs[0].parent / "hydra.yaml").hydra
-    return {"optimized_metric": config.get("optimized_metric"), "direction": hydra.sweeper.get("direction")}
+    metric = OmegaConf.load(jobs[0]).get("optimized_metric")
+    sweeper = OmegaConf.load(jobs[0].parent / "hydra.yaml").hydra.sweeper
+    if isinstance(metric, ListConfig):  # several objectives: the first one
+        return {"optimized_metric": metric[0], "direction": (sweeper.get("directions") or [None])[0]}
+    return {"optimized_metric": metric, "direction": sweeper.get("direction")}
