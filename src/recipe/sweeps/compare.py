@@ -198,6 +198,8 @@ def _plot(comparison: Comparison, path: Path) -> None:
         ax.grid(alpha=0.3)
     if axes[0].lines:
         axes[0].legend(fontsize=7)
+    if axes[1].lines:
+        axes[1].set_yscale("log", nonpositive="mask")  # SGD's LRs are 10-100x AdamW's; a schedule's final 0 drops
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 

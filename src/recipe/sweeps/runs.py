@@ -110,7 +110,7 @@ def read_job(folder: Path) -> Job:
     if isinstance(value, list):  # several objectives: ranked by the first (their front is in pareto_front.md)
         value = value[0]
     scalars = _scalars(folder / "tensorboard")
-    lr_tags = sorted(t for t in scalars if t.startswith("lr-") and not t.endswith("-momentum"))
+    lr_tags = sorted(t for t in scalars if t.startswith(("lr-", "lr/")) and not t.endswith("-momentum"))
     curves = {"val/loss": scalars.get("val/loss", []), "lr": scalars[lr_tags[0]] if lr_tags else []}
     return Job(
         folder=folder,
