@@ -15,7 +15,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch.utils.tensorboard import SummaryWriter
 
 from recipe.sweeps.compare import guess_direction, write_comparison
-from recipe.sweeps.runs import read_sweep
+from recipe.sweeps.runs import Job, read_sweep
 from recipe.sweeps.stats import significance
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,7 +92,8 @@ def test_jobs_are_read_back_with_their_status_metrics_and_curves(sweep: Path) ->
     jobs = read_sweep(sweep)
     assert [j.folder.name[0] for j in jobs] == list("01234567")
     assert [j.status for j in jobs] == ["completed"] * 5 + ["failed"] * 2 + ["unfinished"]
-    assert jobs[0].config == ("optimizer=adamw",)  # the seed is collapsed
+    assert jobs[0].config == ("optimizer=adamw",)  # the seed is collapsed, and so is the fold:
+    assert Job(Path(), ["data.fold=2", "optimizer=sgd", "seed=1"], "completed").config == ("optimizer=sgd",)
     assert jobs[0].metrics["test/acc"] == pytest.approx(0.80)
     assert jobs[0].curves["val/loss"] == [(10, 1.0), (20, 0.5)]
     assert jobs[0].curves["lr"] == [(10, pytest.approx(0.1)), (20, pytest.approx(0.05))]
