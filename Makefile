@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: setup train test lint format tensorboard mlflow optuna-dashboard clean
+.PHONY: setup train test lint format tensorboard mlflow optuna-dashboard compare clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,10 @@ mlflow: $(STAMP)
 # The Optuna searches' studies (hydra.sweeper.storage) on http://127.0.0.1:8080.
 optuna-dashboard: $(STAMP)
 	$(BIN)/optuna-dashboard sqlite:///logs/optuna.db $(ARGS)
+
+# comparison.md/.csv/.png of a multirun folder, finished or not: make compare DIR=logs/train/multiruns/<time>
+compare: $(STAMP)
+	$(BIN)/python -m recipe.sweeps.compare $(or $(DIR),$(lastword $(sort $(wildcard logs/train/multiruns/*))))
 
 clean:
 	rm -rf logs/*/ .pytest_cache .ruff_cache

@@ -86,7 +86,7 @@ def load_test_weights(trainer: L.Trainer, module: L.LightningModule, which: str)
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 @entry_point(check_train_config)
-def main(cfg: DictConfig) -> float | None:
+def main(cfg: DictConfig) -> float | list[float] | None:
     isolate_multirun_job(LAUNCH_ENV)  # in a -m sweep, Lightning's DDP children run this job only
     return optimized_value(train(cfg), cfg.optimized_metric)
 

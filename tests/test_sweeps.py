@@ -373,6 +373,19 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         ]
 
 
+def test_the_search_comparison_lists_the_failed_and_the_pruned_trial_with_their_reasons(
+    failing_and_bad_trials: tuple[optuna.Study, str],
+) -> None:
+    study, _ = failing_and_bad_trials
+    sweep = Path(study.trials[0].user_attrs[OUTPUT_DIR_ATTR]).parent
+    markdown = (sweep / "comparison.md").read_text()
+    assert "4 jobs: 2 completed, 1 failed, 1 pruned." in markdown
+    assert "- trial_1 (failed): data.batch_size=0: must be a positive integer" in markdown
+    assert "- trial_3 (pruned): stopped at epoch 0 by the pruner" in markdown
+    best = max((t for t in study.trials if t.value is not None), key=lambda t: t.value)
+    assert f"| optimizer.lr={best.params['optimizer.lr']} data.batch_size=64 | 1 | {best.value:.4f} |" in markdown
+
+
 @pytest.mark.slow
 def test_two_processes_share_one_study_and_draw_different_trials(tmp_path: Path, storage: str) -> None:
     cmd = multirun(

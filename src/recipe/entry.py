@@ -8,7 +8,7 @@ import functools
 import math
 import shutil
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from recipe.console import copy_output_to_log, print_config_tree, print_error
 from recipe.errors import ConfigError, TrainingDiverged, config_error
 
-Task = Callable[[DictConfig], "float | None"]
+Task = Callable[[DictConfig], "float | list[float] | None"]
 HYDRA_FILES = {".hydra"}  # what Hydra writes into a run folder before the task starts (besides its .log)
 
 
@@ -60,7 +60,7 @@ def entry_point(check: Callable[[DictConfig], None]) -> Callable[[Task], Task]:
 
     def wrap(task: Task) -> Task:
         @functools.wraps(task)
-        def run(cfg: DictConfig) -> float | None:
+        def run(cfg: DictConfig) -> float | list[float] | None:
             folder = _output_dir()
             with copy_output_to_log(), warnings.catch_warnings():
                 # Lightning's model summary warns for every mixed precision, yet its size estimate is exact
@@ -80,10 +80,13 @@ def entry_point(check: Callable[[DictConfig], None]) -> Callable[[Task], Task]:
     return wrap
 
 
-def optimized_value(metrics: Mapping[str, float], key: str | None) -> float | None:
-    """The value a sweeper optimizes: ``metrics[key]`` (NaN when not finite); ``None`` without a key or metrics."""
+def optimized_value(metrics: Mapping[str, float], key: str | Sequence[str] | None) -> float | list[float] | None:
+    """The value a sweeper optimizes: ``metrics[key]`` (NaN when not finite), a value per key for several
+    objectives; ``None`` without a key or metrics."""
     if not key or not metrics:  # no metrics: nothing was trained (lr_find=only)
         return None
+    if not isinstance(key, str):
+        return [optimized_value(metrics, k) for k in key]
     if key not in metrics:
         raise config_error("optimized_metric", key, f"not logged by this run; logged: {sorted(metrics)}")
     return metrics[key] if math.isfinite(metrics[key]) else float("nan")

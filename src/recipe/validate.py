@@ -60,7 +60,7 @@ class TrainSettings:
     test: bool
     test_weights: Literal["best", "last"]
     ckpt_path: str | None
-    optimized_metric: str | None
+    optimized_metric: str | list[str] | None  # several: a multi-objective search (hydra.sweeper.directions)
     compile: bool
     data: Any
     model: Any
@@ -217,6 +217,12 @@ def monitors(cfg: DictConfig) -> list[tuple[str, str]]:
     return found
 
 
+def callback_metrics(cfg: DictConfig) -> list[str]:
+    """The metrics the configured callbacks log (a callback class lists them in ``METRICS``)."""
+    sections = [c for c in (cfg.get("callbacks") or {}).values() if isinstance(c, DictConfig) and "_target_" in c]
+    return [m for c in sections for m in getattr(get_class(c._target_), "METRICS", ())]
+
+
 def check_metrics(cfg: DictConfig) -> None:
     """``optimized_metric`` and every ``monitor`` must be metrics the module logs (when its class lists them); before
     the task is known (``task: null``), metrics of either task's module."""
@@ -224,8 +230,9 @@ def check_metrics(cfg: DictConfig) -> None:
     lists = [getattr(get_class(target), "METRICS", None) for target in targets]
     if any(metrics is None for metrics in lists):
         return
-    logged = sorted({m for metrics in lists for m in metrics})
-    watched = [("optimized_metric", cfg.optimized_metric)] if cfg.get("optimized_metric") else []
+    logged = sorted({m for metrics in lists for m in metrics} | set(callback_metrics(cfg)))
+    objectives = cfg.get("optimized_metric") or []
+    watched = [("optimized_metric", m) for m in ([objectives] if isinstance(objectives, str) else objectives)]
     for key, metric in [*watched, *monitors(cfg)]:
         if isinstance(metric, str) and metric not in logged:
             raise config_error(key, metric, f"not a metric this module logs; choose one of {sorted(logged)}")

@@ -35,6 +35,8 @@ class OptunaSweeper(Sweeper):
 
     Args:
         direction: ``maximize`` or ``minimize`` the value the task returns (its ``optimized_metric``).
+        directions: one direction per objective, for a list ``optimized_metric`` (a multi-objective study);
+            replaces ``direction``.
         study_name: trials stored under this name in ``storage`` form one study.
         storage: ``sqlite:///path.db``, ``postgresql://...``, ``journal:///path.log``, or ``None`` for memory.
         n_trials: the study's total number of trials, in any state; running again adds only the missing ones.
@@ -61,9 +63,12 @@ class OptunaSweeper(Sweeper):
         heartbeat_interval: int | None = None,
         grace_period: int | None = None,
         max_retry: int = 0,
+        directions: Sequence[str] | None = None,
     ) -> None:
-        if direction not in ("maximize", "minimize"):
-            raise config_error("hydra.sweeper.direction", direction, "maximize or minimize")
+        self.directions = list(directions) if directions else [direction]
+        for key, value in (("direction", direction), *(("directions", d) for d in self.directions)):
+            if value not in ("maximize", "minimize"):
+                raise config_error(f"hydra.sweeper.{key}", value, "maximize or minimize")
         if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
             raise config_error("hydra.sweeper.n_trials", n_trials, "a positive integer")
         for key, value in (("heartbeat_interval", heartbeat_interval), ("grace_period", grace_period)):
@@ -71,7 +76,7 @@ class OptunaSweeper(Sweeper):
                 raise config_error(f"hydra.sweeper.{key}", value, "a positive number of seconds, or null")
         if isinstance(max_retry, bool) or not isinstance(max_retry, int) or max_retry < 0:
             raise config_error("hydra.sweeper.max_retry", max_retry, "a non-negative integer")
-        self.direction, self.study_name, self.storage = direction, study_name, storage
+        self.study_name, self.storage = study_name, storage
         self.n_trials, self.pruner = n_trials, pruner
         self.sampler = None if sampler is None else TrialSeededSampler(sampler)
         self.heartbeat = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period}
@@ -97,6 +102,7 @@ class OptunaSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> optuna.Study:
         assert self.config is not None
+        metric = _objectives(self.config.get("optimized_metric"), self.directions)
         space = SearchSpace.parse(self.params, arguments)
         self.validate_batch_is_legal(space.corners())
         study = optuna.create_study(
@@ -104,7 +110,7 @@ class OptunaSweeper(Sweeper):
             sampler=self.sampler,
             pruner=self.pruner,
             study_name=self.study_name,
-            direction=self.direction,
+            directions=self.directions,
             load_if_exists=True,
         )
         for params in self.enqueue_trials:
@@ -117,19 +123,23 @@ class OptunaSweeper(Sweeper):
         while counted_trials(study) < self.n_trials:
             self._run_trial(study, space)
             fail_lost_trials(study)
-        metric = str(self.config.get("optimized_metric"))
         report = write_report(study, sweep_dir, metric)
         log.info(f"Report: {', '.join(str(p) for p in report.files)}")
-        if not report.best_command:
+        if report.pareto_commands:
+            log.info(f"Pareto front of {', '.join(metric)}: {len(report.pareto_commands)} trials; train one with:")
+            for line in report.pareto_commands:
+                log.info(line)
+        elif report.best_command:
+            log.info(f"Best {metric}={study.best_value:.4f} (trial {study.best_trial.number}); train it with:")
+            log.info(report.best_command)
+        else:
             print_error(_none_completed(study))
             raise SystemExit(1)
-        log.info(f"Best {metric}={study.best_value:.4f} (trial {study.best_trial.number}); train it with:")
-        log.info(report.best_command)
         return study
 
     def _run_trial(self, study: optuna.Study, space: SearchSpace) -> None:
-        trial = study.ask(space.distributions)
-        overrides = space.overrides(trial.params)
+        trial = study.ask()
+        overrides = space.overrides(space.sample(trial))  # a parameter under another choice is left out
         trial.set_user_attr(OVERRIDES_ATTR, overrides)
         try:
             # Optuna's own heartbeat thread, as Study.optimize runs it; ask-and-tell has no public one.
@@ -143,7 +153,9 @@ class OptunaSweeper(Sweeper):
         if state == TrialState.FAIL:
             trial.set_user_attr(FAILURE_ATTR, why)
         frozen = study.tell(trial, value, state=state)
-        if state == TrialState.COMPLETE:
+        if state == TrialState.COMPLETE and isinstance(value, list):
+            log.info(f"Trial {trial.number} complete: {', '.join(f'{v:.4g}' for v in value)}")
+        elif state == TrialState.COMPLETE:
             best = study.best_trial
             log.info(f"Trial {trial.number} complete: {value:.4f} (best {best.value:.4f}, trial {best.number})")
         elif state == TrialState.PRUNED:
@@ -162,7 +174,15 @@ def _none_completed(study: optuna.Study) -> str:
     return f"{line}; trial {failed[-1].number}: {failed[-1].user_attrs.get(FAILURE_ATTR, 'lost its process')}"
 
 
-def _outcome(job: JobReturn, pruned: str | None) -> tuple[TrialState, float | None, str]:
+def _objectives(metric: Any, directions: list[str]) -> str | list[str]:
+    """``optimized_metric`` as one name, or a list of one name per direction."""
+    names = [metric] if isinstance(metric, str) else [str(m) for m in metric or ()]
+    if len(names) != len(directions):
+        raise config_error("optimized_metric", metric, f"{len(directions)} names, one per hydra.sweeper.directions")
+    return names[0] if len(names) == 1 else names
+
+
+def _outcome(job: JobReturn, pruned: str | None) -> tuple[TrialState, float | list[float] | None, str]:
     """The state and value Optuna records for a finished job, and why when it did not complete."""
     if pruned:
         return TrialState.PRUNED, None, pruned
@@ -173,6 +193,7 @@ def _outcome(job: JobReturn, pruned: str | None) -> tuple[TrialState, float | No
     except Exception as err:
         log.error("The trial raised:", exc_info=err)
         return TrialState.FAIL, None, f"{type(err).__name__}: {err}"
-    if value is None or not math.isfinite(value):
+    values = list(value) if isinstance(value, Sequence) else [value]  # several objectives: a list
+    if any(v is None or not math.isfinite(v) for v in values):
         return TrialState.FAIL, None, f"returned {value}, not a finite optimized_metric"
-    return TrialState.COMPLETE, float(value), ""
+    return TrialState.COMPLETE, [float(v) for v in values] if isinstance(value, Sequence) else float(value), ""

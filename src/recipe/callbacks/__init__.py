@@ -1,5 +1,6 @@
 """Small callbacks, one job each, for what Lightning's own callbacks do not cover."""
 
+from recipe.callbacks.cost import FitCost
 from recipe.callbacks.grad_norm import GradNormMonitor
 from recipe.callbacks.guards import BatchNormCheck, DivergenceGuard
 from recipe.callbacks.resume import CheckpointOnInterrupt, RngState
@@ -9,6 +10,7 @@ __all__ = [
     "BatchNormCheck",
     "CheckpointOnInterrupt",
     "DivergenceGuard",
+    "FitCost",
     "GradNormMonitor",
     "RngState",
     "StoreRunConfig",

@@ -9,7 +9,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -52,6 +52,16 @@ def with_validation(
     return Splits(x_train, y_train, x_val, y_val, x_test, y_test)
 
 
+def kfold(s: Splits, folds: int, fold: int, seed: int) -> Splits:
+    """Fold ``fold`` of ``folds``: train and validation pooled, then split into ``folds`` parts (stratified when
+    every class has that many samples, shuffled by ``seed``), part ``fold`` validating; the test set untouched."""
+    x, y = np.concatenate([s.x_train, s.x_val]), np.concatenate([s.y_train, s.y_val])
+    stratify = np.unique(y, return_counts=True)[1].min() >= folds
+    splitter = (StratifiedKFold if stratify else KFold)(n_splits=folds, shuffle=True, random_state=seed)
+    train, val = list(splitter.split(x, y))[fold]
+    return Splits(x[train], y[train], x[val], y[val], s.x_test, s.y_test)
+
+
 def check_fractions(val_fraction: float, test_fraction: float | None = None) -> None:
     """Raise a ``ConfigError`` unless each fraction is in (0, 1) and together they leave samples to train on."""
     for key, value in (("data.val_fraction", val_fraction), ("data.test_fraction", test_fraction)):
@@ -70,6 +80,8 @@ class ArrayDataModule(L.LightningDataModule):
         standardize: subtract the train mean and divide by the train std, per feature.
         seed: seed of the splits.
         augment: a module applied to training batches only (e.g. ``RandomShift``), after transfer to the device.
+        folds: k-fold cross-validation: train and validation pooled and split into this many folds (``null``: off).
+        fold: which fold validates (0 to ``folds - 1``).
     """
 
     def __init__(
@@ -79,8 +91,15 @@ class ArrayDataModule(L.LightningDataModule):
         standardize: bool = True,
         seed: int = 0,
         augment: nn.Module | None = None,
+        folds: int | None = None,
+        fold: int = 0,
     ) -> None:
         super().__init__()
+        if folds is not None and (isinstance(folds, bool) or not isinstance(folds, int) or folds < 2):
+            raise config_error("data.folds", folds, "an integer >= 2, or null for no cross-validation")
+        if folds is not None and fold not in range(folds):
+            raise config_error("data.fold", fold, f"one of 0 to {folds - 1} (data.folds={folds})")
+        self.folds, self.fold = folds, fold
         self.augment = augment
         require_positive_int("data.batch_size", batch_size)
         if num_workers < 0:
@@ -118,6 +137,8 @@ class ArrayDataModule(L.LightningDataModule):
         if self.datasets:
             return
         s = self.load_splits()
+        if self.folds:
+            s = kfold(s, self.folds, self.fold, self.seed)
         x_train = s.x_train.astype(np.float32)
         if self.standardize:
             mean, std = x_train.mean(axis=0), x_train.std(axis=0)

@@ -1,0 +1,148 @@
+"""The jobs of a multirun folder as they stand on disk: overrides, how each ended, final metrics and curves.
+
+Each job folder holds ``.hydra/`` (Hydra: the config and the overrides), ``tensorboard/`` events (the logger) and
+``job.json``, written when the job ends by ``recipe.sweeps.callback.SweepComparison``: its status, the value it
+returned, how long it took and why it did not complete. Reading from disk rather than from a sweeper's memory
+lets a comparison be made for any launcher, for jobs that ran on other machines, and for a sweep still running.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import ListConfig, OmegaConf
+
+JOB_FILE = "job.json"
+COLLAPSED = ("seed", "data.fold")  # overrides a configuration is repeated over
+STATUSES = ("completed", "failed", "pruned", "unfinished")  # unfinished: no job.json (running, killed, or no hook)
+
+Curve = list[tuple[int, float]]
+
+
+def override_key(override: str) -> str:
+    """``optimizer.lr`` for ``optimizer.lr=0.1``, ``+optimizer.lr=0.1`` and ``~optimizer.lr``."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def one_line(error: BaseException) -> str:
+    """An exception as one line: its message's first line, or its type when the message is empty."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def write_job_file(
+    folder: Path, status: str, value: Any, duration_s: float, reason: str = "", metric: Any = None
+) -> Path:
+    """Record how a job ended in ``folder/job.json``.
+
+    Args:
+        folder: the job's run folder.
+        status: ``completed``, ``failed`` or ``pruned``.
+        value: what the task returned (its ``optimized_metric``), ``None`` when it failed.
+        duration_s: wall time of the job.
+        reason: why it did not complete, one line.
+        metric: the name of the returned value, for a reader without the config.
+    """
+    path = folder / JOB_FILE
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"status": status, "value": value, "metric": metric, "duration_s": round(duration_s, 3), "reason": reason}
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    return path
+
+
+@dataclass
+class Job:
+    """One job of a sweep.
+
+    Args:
+        folder: its run folder.
+        overrides: its command-line overrides, as Hydra saved them.
+        status: one of ``STATUSES``.
+        reason: why it did not complete (empty when it did).
+        value: the value it returned (its ``optimized_metric``).
+        duration_s: its wall time, ``None`` while unfinished.
+        metrics: the last value of each ``val/*`` and ``test/*`` scalar it logged.
+        curves: ``val/loss`` and ``lr`` (the first optimizer's first group) as (step, value) pairs.
+    """
+
+    folder: Path
+    overrides: list[str]
+    status: str
+    reason: str = ""
+    value: float | None = None
+    duration_s: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    curves: dict[str, Curve] = field(default_factory=dict)
+
+    @property
+    def config(self) -> tuple[str, ...]:
+        """The overrides that make its configuration: all but the seed and the fold."""
+        return tuple(o for o in self.overrides if override_key(o) not in COLLAPSED)
+
+
+def _scalars(event_dir: Path) -> dict[str, Curve]:
+    if not event_dir.is_dir():
+        return {}
+    # imported here: TensorBoard's reader costs a second of imports that a training job never needs
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(event_dir), size_guidance={"scalars": 0})  # 0: keep every point
+    quiet = logging.getLogger("tensorboard")  # it logs each event file it moves on to at INFO
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
+    try:
+        events.Reload()
+    finally:
+        quiet.setLevel(level)
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def read_job(folder: Path) -> Job:
+    """The job in ``folder`` (which holds ``.hydra/overrides.yaml``)."""
+    overrides = [str(o) for o in OmegaConf.load(folder / ".hydra" / "overrides.yaml")]
+    record = json.loads((folder / JOB_FILE).read_text()) if (folder / JOB_FILE).is_file() else {}
+    value = record.get("value")
+    if isinstance(value, list):  # several objectives: ranked by the first (their front is in pareto_front.md)
+        value = value[0]
+    scalars = _scalars(folder / "tensorboard")
+    lr_tags = sorted(t for t in scalars if t.startswith(("lr-", "lr/")) and not t.endswith("-momentum"))
+    curves = {"val/loss": scalars.get("val/loss", []), "lr": scalars[lr_tags[0]] if lr_tags else []}
+    return Job(
+        folder=folder,
+        overrides=overrides,
+        status=record.get("status", "unfinished"),
+        reason=record.get("reason", ""),
+        value=value,
+        duration_s=record.get("duration_s"),
+        metrics={tag: points[-1][1] for tag, points in scalars.items() if tag.startswith(("val/", "test/"))},
+        curves=curves,
+    )
+
+
+def _job_number(folder: Path) -> tuple[int, str]:
+    number = re.search(r"\d+", folder.name)
+    return (int(number.group()) if number else -1, folder.name)
+
+
+def read_sweep(folder: Path) -> list[Job]:
+    """Every job folder directly under ``folder``, in job number order."""
+    folders = [p.parent.parent for p in Path(folder).glob("*/.hydra/overrides.yaml")]
+    return [read_job(f) for f in sorted(folders, key=_job_number)]
+
+
+def sweep_settings(folder: Path) -> dict[str, Any]:
+    """``optimized_metric`` and the sweeper's ``direction`` (``None`` for a grid sweep), from a job's saved config;
+    the first of each with several objectives."""
+    jobs = sorted(Path(folder).glob("*/.hydra/config.yaml"))
+    if not jobs:
+        return {"optimized_metric": None, "direction": None}
+    metric = OmegaConf.load(jobs[0]).get("optimized_metric")
+    sweeper = OmegaConf.load(jobs[0].parent / "hydra.yaml").hydra.sweeper
+    if isinstance(metric, ListConfig):  # several objectives: the first one
+        return {"optimized_metric": metric[0], "direction": (sweeper.get("directions") or [None])[0]}
+    return {"optimized_metric": metric, "direction": sweeper.get("direction")}
