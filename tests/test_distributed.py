@@ -17,7 +17,7 @@ from lightning.pytorch.strategies import FSDPStrategy
 from recipe.distributed import single_job_argv
 from recipe.errors import ConfigError
 from recipe.instantiate import instantiate
-from recipe.trainer import build_trainer
+from recipe.validate import check_train_config
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -161,7 +161,7 @@ def test_slurm_launcher_follows_the_trainer() -> None:
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only message")
 def test_fsdp_without_gpu_is_a_config_error(make_cfg) -> None:
     with pytest.raises(ConfigError, match=r"trainer\.accelerator='gpu': trainer=fsdp needs CUDA GPUs"):
-        build_trainer(make_cfg("trainer=fsdp").trainer, logger=False)
+        check_train_config(make_cfg("trainer=fsdp"))
 
 
 def test_fsdp_config_builds_its_strategy(make_cfg) -> None:
