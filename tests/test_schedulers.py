@@ -122,3 +122,22 @@ def test_build_time_errors(cfg, run, message):
 def test_spec_errors_name_key_value_and_allowed(kwargs, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
         SchedulerSpec(**kwargs)
+
+
+def test_wsd_as_seen_by_the_optimizer():
+    cfg = {"name": "wsd", "warmup": 2, "decay": 0.5, "decay_shape": "linear", "min_lr": 0.0}
+    lrs = lrs_seen(cfg, steps=10)
+    assert lrs == pytest.approx([0.0, 0.05, 0.1, 0.1, 0.1, 0.1, 0.075, 0.05, 0.025, 0.0])
+
+
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [
+        ({"decay": 0.0}, "scheduler.decay=0.0"),
+        ({"decay": 1.5}, "scheduler.decay=1.5"),
+        ({"decay_shape": "exp"}, "scheduler.decay_shape='exp'"),
+    ],
+)
+def test_wsd_bad_values_name_the_key(kwargs, key):
+    with pytest.raises(ConfigError, match=key):
+        SchedulerSpec("wsd", **kwargs)
