@@ -2,8 +2,7 @@
 
 Warmup, cosine, linear, warmup-stable-decay, step and constant are ``Schedule`` multipliers in a ``LambdaLR``;
 OneCycle and plateau are torch's own classes. Each kind knows the interval it must be stepped at, so a per-epoch
-rule is never
-stepped per batch; total steps always come from ``trainer.estimated_stepping_batches``.
+rule is never stepped per batch; total steps always come from ``trainer.estimated_stepping_batches``.
 """
 
 from __future__ import annotations
