@@ -4,6 +4,7 @@ from recipe.callbacks.grad_norm import GradNormMonitor
 from recipe.callbacks.guards import BatchNormCheck, DivergenceGuard
 from recipe.callbacks.resume import CheckpointOnInterrupt, RngState
 from recipe.callbacks.run_config import StoreRunConfig
+from recipe.callbacks.schedule_free import ScheduleFreeModes, schedule_free_callbacks
 
 __all__ = [
     "BatchNormCheck",
@@ -11,5 +12,7 @@ __all__ = [
     "DivergenceGuard",
     "GradNormMonitor",
     "RngState",
+    "ScheduleFreeModes",
     "StoreRunConfig",
+    "schedule_free_callbacks",
 ]

@@ -17,6 +17,7 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR, ReduceLROnPlateau
 
 from recipe.errors import ConfigError, config_error
+from recipe.optim.optimizers import is_schedule_free
 from recipe.optim.schedules import DECAY_SHAPES, Schedule
 
 _WARMUP = {"warmup", "warmup_start_factor"}
@@ -193,6 +194,13 @@ def _onecycle(optimizer: torch.optim.Optimizer, spec: SchedulerSpec, ticks: floa
 
 def build_scheduler(optimizer: torch.optim.Optimizer, spec: SchedulerSpec, run: RunLength) -> dict[str, Any]:
     """Lightning's ``lr_scheduler`` dict: the scheduler plus the interval, frequency and monitor it needs."""
+    if is_schedule_free(optimizer) and spec.name != "constant":
+        raise config_error(
+            "scheduler",
+            spec.name,
+            "a schedule-free optimizer averages its iterates instead of decaying the LR: use scheduler=constant "
+            "(its warmup, or optimizer.warmup_steps, for a warmup)",
+        )
     ticks = run.ticks(spec.interval, spec.frequency)
     if math.isinf(ticks) and _needs_total(spec):
         raise ConfigError(
