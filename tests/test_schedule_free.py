@@ -109,3 +109,27 @@ def test_the_callback_comes_with_schedule_free_optimizers_only():
     assert [type(c) for c in schedule_free_callbacks(OptimizerSpec("schedulefree_sgd", lr=1.0))] == [ScheduleFreeModes]
     assert schedule_free_callbacks(OptimizerSpec("adamw", lr=1e-3)) == []
     assert schedule_free_callbacks(None) == []
+
+
+class SaveMidEpoch(AverageProbe):
+    """Saves a checkpoint after the second training batch, and records the weights before and after the save."""
+
+    def __init__(self, path) -> None:
+        super().__init__()
+        self.path = path
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        if trainer.global_step == 2:
+            trainer.save_checkpoint(self.path)
+            self.after_save = {n: p.detach().clone() for n, p in pl_module.named_parameters()}
+
+
+def test_a_checkpoint_saved_while_training_holds_the_averaged_weights(make_cfg, tmp_path):
+    probe = SaveMidEpoch(tmp_path / "mid.ckpt")
+    train(run_cfg(make_cfg, "test=false", "trainer.max_epochs=1"), extra_callbacks=[ScheduleFreeModes(), probe])
+    saved = torch.load(tmp_path / "mid.ckpt", map_location="cpu", weights_only=True)
+    assert saved["optimizer_states"][0]["param_groups"][0]["train_mode"] is False
+    for name, weight in probe.expected[1].items():
+        torch.testing.assert_close(saved["state_dict"][name], weight, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(probe.after_save[name], probe.train_weights[1][name])  # training goes on at y

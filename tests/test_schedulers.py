@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from recipe.errors import ConfigError
-from recipe.optim import OptimizerSpec, SchedulerSpec, build_optimizer, build_scheduler
+from recipe.optim import OPTIMIZERS, SCHEDULERS, OptimizerSpec, SchedulerSpec, build_optimizer, build_scheduler
 from recipe.optim.schedulers import RunLength
 
 
@@ -141,3 +141,29 @@ def test_wsd_as_seen_by_the_optimizer():
 def test_wsd_bad_values_name_the_key(kwargs, key):
     with pytest.raises(ConfigError, match=key):
         SchedulerSpec("wsd", **kwargs)
+
+
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+def test_every_optimizer_pairs_with_every_scheduler_or_says_why_not(optimizer):
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 4), nn.Linear(4, 2))  # muon needs a hidden matrix
+    for name in sorted(SCHEDULERS):
+        opt = build_optimizer(model, OptimizerSpec(optimizer, lr=0.01))
+        options = {"step_size": 1} if name == "step" else {}
+        spec = SchedulerSpec(name, **options)
+        if optimizer.startswith("schedulefree") and name != "constant":
+            with pytest.raises(ConfigError, match=f"scheduler='{name}': a schedule-free optimizer"):
+                build_scheduler(opt, spec, RunLength(10.0, 5.0))
+            continue
+        if name == "onecycle" and optimizer in ("adafactor", "muon"):  # nothing to cycle: beta2 only; two kinds
+            with pytest.raises(ConfigError, match=r"scheduler.cycle_momentum=True: .* no single momentum"):
+                build_scheduler(opt, spec, RunLength(10.0, 5.0))
+            spec = SchedulerSpec(name, cycle_momentum=False)
+        scheduler = build_scheduler(opt, spec, RunLength(10.0, 5.0))["scheduler"]
+        if hasattr(opt, "train"):
+            opt.train()
+        for _ in range(10):
+            opt.zero_grad()
+            model(torch.randn(8, 3)).square().mean().backward()
+            opt.step()
+            scheduler.step(1.0) if name == "plateau" else scheduler.step()
+        assert all(math.isfinite(g["lr"]) and g["lr"] >= 0 for g in opt.param_groups), (optimizer, name)

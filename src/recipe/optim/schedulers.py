@@ -188,6 +188,12 @@ def _onecycle(optimizer: torch.optim.Optimizer, spec: SchedulerSpec, ticks: floa
             pct_start,
             f"warms up over {pct_start * ticks:g} of the run's {ticks:g} steps; needs >= 1",
         )
+    if opts.get("cycle_momentum", True) and not {"momentum", "betas"} & set(optimizer.defaults):
+        raise config_error(
+            "scheduler.cycle_momentum",
+            opts.get("cycle_momentum", True),
+            f"{type(optimizer).__name__} has no single momentum or beta1 to cycle: set it to false",
+        )
     max_lr = [g["lr"] if peak is None else peak * g.get("lr_mult", 1.0) for g in optimizer.param_groups]
     return OneCycleLR(optimizer, max_lr=max_lr, total_steps=int(ticks), **opts)
 
