@@ -72,7 +72,7 @@ def test_interval_and_monitor_follow_the_kind_and_can_be_overridden():
     assert (plateau["interval"], plateau["monitor"]) == ("epoch", "val/loss")
     cosine = build_scheduler(optimizer, SchedulerSpec("cosine", interval="epoch", frequency=2), RunLength(100.0, 10.0))
     assert (cosine["interval"], cosine["frequency"]) == ("epoch", 2)
-    assert cosine["scheduler"].lr_lambdas[0].total == 5  # 10 epochs, stepped every 2
+    assert cosine["scheduler"].lr_lambdas[0].__self__.total == 5  # 10 epochs, stepped every 2
 
 
 def test_param_group_multipliers_keep_their_ratio_through_the_schedule():
@@ -167,3 +167,25 @@ def test_every_optimizer_pairs_with_every_scheduler_or_says_why_not(optimizer):
             opt.step()
             scheduler.step(1.0) if name == "plateau" else scheduler.step()
         assert all(math.isfinite(g["lr"]) and g["lr"] >= 0 for g in opt.param_groups), (optimizer, name)
+
+
+def test_a_wsd_branch_resumed_into_a_longer_run_decays_over_the_new_length():
+    model = nn.Linear(3, 2)
+    spec = SchedulerSpec("wsd", warmup=0, decay=0.2, decay_shape="linear", min_lr=0.0)
+    optimizer = build_optimizer(model, OptimizerSpec("sgd", lr=0.1))
+    scheduler = build_scheduler(optimizer, spec, RunLength(100.0, 10.0))["scheduler"]
+    for _ in range(50):  # the stable phase of a 100-step run
+        optimizer.step()
+        scheduler.step()
+    saved = scheduler.state_dict()
+    branch = build_optimizer(model, OptimizerSpec("sgd", lr=0.1))
+    longer = build_scheduler(branch, spec, RunLength(200.0, 10.0))["scheduler"]
+    longer.load_state_dict(saved)
+    lrs = []
+    for _ in range(150):
+        branch.step()
+        longer.step()
+        lrs.append(branch.param_groups[0]["lr"])
+    assert lrs[108] == pytest.approx(0.1)  # step 159: still stable, the decay of a 200-step run starts at 160
+    assert lrs[109] == pytest.approx(0.1)
+    assert lrs[-1] == pytest.approx(0.0)

@@ -175,7 +175,10 @@ def _lambda(optimizer: torch.optim.Optimizer, spec: SchedulerSpec, run: RunLengt
         shape=opts.get("decay_shape", "cosine"),
         decay_fraction=float(opts.get("decay", 0.2)),
     )
-    return LambdaLR(optimizer, schedule)
+    # A bound method, not the Schedule itself: LambdaLR saves a callable object's fields in the checkpoint and
+    # restores them over the config's, so a WSD decay branched from a stable-phase checkpoint into a longer run
+    # would decay over the old length. The schedule is rebuilt from the config on resume instead.
+    return LambdaLR(optimizer, schedule.__call__)
 
 
 def _onecycle(optimizer: torch.optim.Optimizer, spec: SchedulerSpec, ticks: float) -> LRScheduler:
