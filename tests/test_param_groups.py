@@ -5,6 +5,8 @@ import torch
 from torch import nn
 
 from recipe.errors import ConfigError
+from recipe.models import CNN, MLP, Transformer
+from recipe.optim import OptimizerSpec, build_optimizer
 from recipe.optim.param_groups import no_decay_names, split_param_groups
 
 
@@ -88,3 +90,61 @@ def test_lr_mult_zero_freezes():
 def test_bad_rules(rule, message):
     with pytest.raises(ConfigError, match=message):
         split_param_groups(Mixed(), lr=1e-3, weight_decay=0.0, rules=[rule])
+
+
+def lr_of(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, float]:
+    """The LR each named parameter actually gets."""
+    lrs = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    return {name: lrs[id(p)] for name, p in model.named_parameters()}
+
+
+def test_layer_decay_on_the_mlp_counts_hidden_layers_with_their_norms():
+    model = MLP((8,), 3, hidden_sizes=(16, 16), norm="batch")
+    lrs = lr_of(model, build_optimizer(model, OptimizerSpec("adamw", lr=1.0, layer_decay=0.5)))
+    assert lrs == pytest.approx(
+        {
+            "layers.1.weight": 0.25,  # first hidden Linear: two blocks below the head
+            "layers.2.weight": 0.25,  # its BatchNorm
+            "layers.2.bias": 0.25,
+            "layers.5.weight": 0.5,
+            "layers.6.weight": 0.5,
+            "layers.6.bias": 0.5,
+            "layers.9.weight": 1.0,  # the head keeps the LR
+            "layers.9.bias": 1.0,
+        }
+    )
+
+
+def test_layer_decay_on_the_cnn_counts_conv_blocks():
+    model = CNN((1, 8, 8), 3, channels=(4, 8))
+    lrs = lr_of(model, build_optimizer(model, OptimizerSpec("sgd", lr=1.0, layer_decay=0.5)))
+    assert lrs["features.0.0.weight"] == lrs["features.0.1.bias"] == pytest.approx(0.25)
+    assert lrs["features.2.0.weight"] == lrs["features.2.1.weight"] == pytest.approx(0.5)
+    assert lrs["head.1.weight"] == lrs["head.1.bias"] == 1.0
+
+
+def test_layer_decay_on_the_transformer_follows_beit_and_composes_with_rules():
+    model = Transformer((1, 8), 3, dim=8, depth=2, heads=2)
+    spec = OptimizerSpec("adamw", lr=1.0, layer_decay=0.5, param_groups=[{"match": "layers.1", "lr_mult": 0.1}])
+    lrs = lr_of(model, build_optimizer(model, spec))
+    assert lrs["pos_embed"] == lrs["cls_token"] == lrs["embed.weight"] == pytest.approx(0.125)
+    assert lrs["layers.0.linear1.weight"] == pytest.approx(0.25)
+    assert lrs["layers.1.linear1.weight"] == pytest.approx(0.1 * 0.5)  # the rule's lr_mult times the block's
+    assert lrs["norm.weight"] == lrs["head.weight"] == 1.0
+
+
+def test_layer_decay_keeps_no_decay_apart():
+    model = MLP((8,), 3, hidden_sizes=(16,), norm="batch")
+    groups = split_param_groups(model, lr=1.0, weight_decay=0.1, layer_decay=0.5)
+    assert {(g["name"], g["weight_decay"]) for g in groups} == {
+        ("default/layer0/decay", 0.1),
+        ("default/layer0/no_decay", 0.0),
+        ("default/layer1/decay", 0.1),
+        ("default/layer1/no_decay", 0.0),
+    }
+
+
+@pytest.mark.parametrize("value", [0.0, 1.5, -0.5])
+def test_bad_layer_decay_names_the_key(value):
+    with pytest.raises(ConfigError, match=f"optimizer.layer_decay={value}"):
+        OptimizerSpec("adamw", lr=1e-3, layer_decay=value)

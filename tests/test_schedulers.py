@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from recipe.errors import ConfigError
-from recipe.optim import OptimizerSpec, SchedulerSpec, build_optimizer, build_scheduler
+from recipe.optim import OPTIMIZERS, SCHEDULERS, OptimizerSpec, SchedulerSpec, build_optimizer, build_scheduler
 from recipe.optim.schedulers import RunLength
 
 
@@ -72,7 +72,7 @@ def test_interval_and_monitor_follow_the_kind_and_can_be_overridden():
     assert (plateau["interval"], plateau["monitor"]) == ("epoch", "val/loss")
     cosine = build_scheduler(optimizer, SchedulerSpec("cosine", interval="epoch", frequency=2), RunLength(100.0, 10.0))
     assert (cosine["interval"], cosine["frequency"]) == ("epoch", 2)
-    assert cosine["scheduler"].lr_lambdas[0].total == 5  # 10 epochs, stepped every 2
+    assert cosine["scheduler"].lr_lambdas[0].__self__.total == 5  # 10 epochs, stepped every 2
 
 
 def test_param_group_multipliers_keep_their_ratio_through_the_schedule():
@@ -122,3 +122,70 @@ def test_build_time_errors(cfg, run, message):
 def test_spec_errors_name_key_value_and_allowed(kwargs, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
         SchedulerSpec(**kwargs)
+
+
+def test_wsd_as_seen_by_the_optimizer():
+    cfg = {"name": "wsd", "warmup": 2, "decay": 0.5, "decay_shape": "linear", "min_lr": 0.0}
+    lrs = lrs_seen(cfg, steps=10)
+    assert lrs == pytest.approx([0.0, 0.05, 0.1, 0.1, 0.1, 0.1, 0.075, 0.05, 0.025, 0.0])
+
+
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [
+        ({"decay": 0.0}, "scheduler.decay=0.0"),
+        ({"decay": 1.5}, "scheduler.decay=1.5"),
+        ({"decay_shape": "exp"}, "scheduler.decay_shape='exp'"),
+    ],
+)
+def test_wsd_bad_values_name_the_key(kwargs, key):
+    with pytest.raises(ConfigError, match=key):
+        SchedulerSpec("wsd", **kwargs)
+
+
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+def test_every_optimizer_pairs_with_every_scheduler_or_says_why_not(optimizer):
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 4), nn.Linear(4, 2))  # muon needs a hidden matrix
+    for name in sorted(SCHEDULERS):
+        opt = build_optimizer(model, OptimizerSpec(optimizer, lr=0.01))
+        options = {"step_size": 1} if name == "step" else {}
+        spec = SchedulerSpec(name, **options)
+        if optimizer.startswith("schedulefree") and name != "constant":
+            with pytest.raises(ConfigError, match=f"scheduler='{name}': a schedule-free optimizer"):
+                build_scheduler(opt, spec, RunLength(10.0, 5.0))
+            continue
+        if name == "onecycle" and optimizer in ("adafactor", "muon"):  # nothing to cycle: beta2 only; two kinds
+            with pytest.raises(ConfigError, match=r"scheduler.cycle_momentum=True: .* no single momentum"):
+                build_scheduler(opt, spec, RunLength(10.0, 5.0))
+            spec = SchedulerSpec(name, cycle_momentum=False)
+        scheduler = build_scheduler(opt, spec, RunLength(10.0, 5.0))["scheduler"]
+        if hasattr(opt, "train"):
+            opt.train()
+        for _ in range(10):
+            opt.zero_grad()
+            model(torch.randn(8, 3)).square().mean().backward()
+            opt.step()
+            scheduler.step(1.0) if name == "plateau" else scheduler.step()
+        assert all(math.isfinite(g["lr"]) and g["lr"] >= 0 for g in opt.param_groups), (optimizer, name)
+
+
+def test_a_wsd_branch_resumed_into_a_longer_run_decays_over_the_new_length():
+    model = nn.Linear(3, 2)
+    spec = SchedulerSpec("wsd", warmup=0, decay=0.2, decay_shape="linear", min_lr=0.0)
+    optimizer = build_optimizer(model, OptimizerSpec("sgd", lr=0.1))
+    scheduler = build_scheduler(optimizer, spec, RunLength(100.0, 10.0))["scheduler"]
+    for _ in range(50):  # the stable phase of a 100-step run
+        optimizer.step()
+        scheduler.step()
+    saved = scheduler.state_dict()
+    branch = build_optimizer(model, OptimizerSpec("sgd", lr=0.1))
+    longer = build_scheduler(branch, spec, RunLength(200.0, 10.0))["scheduler"]
+    longer.load_state_dict(saved)
+    lrs = []
+    for _ in range(150):
+        branch.step()
+        longer.step()
+        lrs.append(branch.param_groups[0]["lr"])
+    assert lrs[108] == pytest.approx(0.1)  # step 159: still stable, the decay of a 200-step run starts at 160
+    assert lrs[109] == pytest.approx(0.1)
+    assert lrs[-1] == pytest.approx(0.0)

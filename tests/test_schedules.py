@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from recipe.optim.schedules import Schedule, cosine_decay, linear_warmup, step_decay
+from recipe.optim.schedules import Schedule, anneal, linear_warmup, step_decay
 
 
 def test_linear_warmup_endpoints_and_middle():
@@ -16,11 +16,11 @@ def test_linear_warmup_endpoints_and_middle():
     assert linear_warmup(3, 0, 0.0) == 1.0
 
 
-def test_cosine_decay_formula():
-    assert cosine_decay(0.0, 0.01) == pytest.approx(1.0)
-    assert cosine_decay(0.5, 0.01) == pytest.approx(0.01 + 0.99 * 0.5)
-    assert cosine_decay(1.0, 0.01) == pytest.approx(0.01)
-    assert cosine_decay(0.25, 0.0) == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)))
+def test_cosine_anneal_formula():
+    assert anneal(0.0, 0.01) == pytest.approx(1.0)
+    assert anneal(0.5, 0.01) == pytest.approx(0.01 + 0.99 * 0.5)
+    assert anneal(1.0, 0.01) == pytest.approx(0.01)
+    assert anneal(0.25, 0.0) == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)))
 
 
 def test_warmup_cosine_at_start_end_of_warmup_middle_and_last_step():
@@ -30,7 +30,7 @@ def test_warmup_cosine_at_start_end_of_warmup_middle_and_last_step():
     assert s(5) == pytest.approx(0.5)
     assert s(warmup) == pytest.approx(1.0)
     middle = warmup + (total - 1 - warmup) / 2
-    assert s(int(middle)) == pytest.approx(cosine_decay((int(middle) - warmup) / (total - 1 - warmup), min_ratio))
+    assert s(int(middle)) == pytest.approx(anneal((int(middle) - warmup) / (total - 1 - warmup), min_ratio))
     assert s(total - 1) == pytest.approx(min_ratio)
     assert all(s(k) >= s(k + 1) for k in range(warmup, total - 1))
 
@@ -65,3 +65,33 @@ def test_constant_with_warmup_and_unbounded_run():
     s = Schedule("constant", total=math.inf, warmup=4, start_factor=0.25)
     assert [s(k) for k in range(6)] == pytest.approx([0.25, 0.4375, 0.625, 0.8125, 1.0, 1.0])
     assert s(10**9) == 1.0
+
+
+FALLS = {
+    "linear": lambda p: 1 - p,
+    "cosine": lambda p: 0.5 * (1 + math.cos(math.pi * p)),
+    "1-sqrt": lambda p: 1 - math.sqrt(p),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(FALLS))
+def test_wsd_warms_up_holds_the_peak_then_decays_over_the_last_fraction(shape):
+    total, warmup, min_ratio = 100, 10, 0.01
+    s = Schedule("wsd", total=total, warmup=warmup, min_ratio=min_ratio, shape=shape, decay_fraction=0.2)
+    assert s(5) == pytest.approx(0.5)
+    assert [s(k) for k in (10, 50, 79, 80)] == pytest.approx([1.0] * 4)  # the decay starts at 100 - 20
+    for k in (85, 90, 97):
+        assert s(k) == pytest.approx(min_ratio + (1 - min_ratio) * FALLS[shape]((k - 80) / 19))
+    assert s(99) == pytest.approx(min_ratio)
+
+
+def test_wsd_decay_never_starts_inside_the_warmup():
+    s = Schedule("wsd", total=10, warmup=6, decay_fraction=1.0, shape="linear")
+    assert s(6) == 1.0 and s(9) == pytest.approx(0.0)
+
+
+def test_linear_decays_from_the_end_of_warmup():
+    s = Schedule("linear", total=101, warmup=10, min_ratio=0.0)
+    assert s(10) == 1.0
+    assert s(55) == pytest.approx(0.5)
+    assert s(100) == pytest.approx(0.0)

@@ -12,6 +12,7 @@ from torch import nn
 from torch.optim import Optimizer
 from torchmetrics import MaxMetric, MinMetric
 
+from recipe.callbacks.schedule_free import schedule_free_callbacks
 from recipe.errors import ConfigError
 from recipe.optim import OptimizerSpec, PeakLR, SchedulerSpec, build_optimizer, build_scheduler, resolve_lr
 from recipe.optim.schedulers import RunLength
@@ -94,6 +95,11 @@ class TrainedModule(L.LightningModule):
             self.trainer.strategy.model.clip_grad_norm_(gradient_clip_val)
             return
         super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        """``ScheduleFreeModes`` when the optimizer is schedule-free: it switches the optimizer's train / eval modes
+        wherever the model switches (also in the LR finder's fits and in ``trainer.test``)."""
+        return schedule_free_callbacks(self.optimizer_spec)
 
     def configure_optimizers(self) -> Any:
         if self.optimizer_spec is None:

@@ -5,6 +5,7 @@ from recipe.callbacks.grad_norm import GradNormMonitor
 from recipe.callbacks.guards import BatchNormCheck, DivergenceGuard
 from recipe.callbacks.resume import CheckpointOnInterrupt, RngState
 from recipe.callbacks.run_config import StoreRunConfig, load_checkpoint
+from recipe.callbacks.schedule_free import ScheduleFreeModes, schedule_free_callbacks
 
 __all__ = [
     "BatchNormCheck",
@@ -13,6 +14,8 @@ __all__ = [
     "FitCost",
     "GradNormMonitor",
     "RngState",
+    "ScheduleFreeModes",
     "StoreRunConfig",
     "load_checkpoint",
+    "schedule_free_callbacks",
 ]

@@ -129,6 +129,15 @@ class Transformer(nn.Module):
         """Parameters that weight decay must not pull to zero: the positions and the class token."""
         return ["pos_embed", "cls_token"] if self.cls_token is not None else ["pos_embed"]
 
+    def layer_id(self, name: str) -> int:
+        """The block of parameter ``name``, BEiT's numbering for layer-wise LR decay: the stem, patch embedding,
+        positions and class token 0, encoder layer ``i`` ``i + 1``, the final norm and the head ``depth + 1``."""
+        if name.startswith("layers."):
+            return int(name.split(".")[1]) + 1
+        if name.startswith(("norm.", "head.")):
+            return len(self.layers) + 1
+        return 0
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim == 2:
             x = x.unsqueeze(1)

@@ -8,10 +8,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pytorch_optimizer
+import schedulefree
 import torch
 from torch import nn
 
 from recipe.errors import ConfigError, config_error, require_positive_int
+from recipe.optim.lamb import Lamb
+from recipe.optim.muon import MuonWithAdamW, route_muon
 from recipe.optim.param_groups import split_param_groups
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
@@ -19,12 +23,35 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
     "sgd": torch.optim.SGD,
     "rmsprop": torch.optim.RMSprop,
+    "nadam": torch.optim.NAdam,
+    "radam": torch.optim.RAdam,
+    "adafactor": torch.optim.Adafactor,
+    "lion": pytorch_optimizer.Lion,
+    "lamb": Lamb,
+    "schedulefree_adamw": schedulefree.AdamWScheduleFree,
+    "schedulefree_sgd": schedulefree.SGDScheduleFree,
+    "muon": MuonWithAdamW,
 }
+SCHEDULE_FREE = (schedulefree.AdamWScheduleFree, schedulefree.SGDScheduleFree)
 LR_SCALING = ("linear", "sqrt")
 
 
 def _torch_args(cls: type[torch.optim.Optimizer]) -> set[str]:
-    return set(inspect.signature(cls.__init__).parameters) - {"self", "params", "lr", "weight_decay"}
+    """The optimizer's named arguments, and those of the classes its ``**kwargs`` are passed on to."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        params = inspect.signature(klass.__init__).parameters
+        if "defaults" in params:  # an optimizer base class: its **kwargs are not the user's
+            break
+        names |= {n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            break
+    return names - {"self", "params", "lr", "weight_decay"}
+
+
+def is_schedule_free(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether ``optimizer`` keeps separate training and evaluation weights (``train()`` / ``eval()``)."""
+    return isinstance(optimizer, SCHEDULE_FREE)
 
 
 class OptimizerSpec:
@@ -36,6 +63,7 @@ class OptimizerSpec:
         weight_decay: decay for weights with 2 or more dimensions.
         exclude_bias_and_norm: give biases, norm parameters and ``model.no_weight_decay()`` decay 0.
         param_groups: rules ``{match, lr_mult, weight_decay?, name?}``; see ``split_param_groups``.
+        layer_decay: ``None``, or each block's LR is the head's times ``layer_decay ** (blocks above it)``.
         lr_scaling: ``None``, ``"linear"`` or ``"sqrt"``: scale ``lr`` by the global batch / ``base_batch_size``.
         base_batch_size: the batch size ``lr`` was tuned for.
         **torch_kwargs: any other argument of the torch optimizer (betas, eps, momentum, nesterov, ...).
@@ -50,6 +78,7 @@ class OptimizerSpec:
         param_groups: Sequence[Mapping[str, Any]] = (),
         lr_scaling: str | None = None,
         base_batch_size: int = 256,
+        layer_decay: float | None = None,
         **torch_kwargs: Any,
     ) -> None:
         if name not in OPTIMIZERS:
@@ -61,6 +90,8 @@ class OptimizerSpec:
         if lr_scaling not in (None, *LR_SCALING):
             raise config_error("optimizer.lr_scaling", lr_scaling, f"choose null or one of {list(LR_SCALING)}")
         require_positive_int("optimizer.base_batch_size", base_batch_size)
+        if layer_decay is not None and not 0 < layer_decay <= 1:
+            raise config_error("optimizer.layer_decay", layer_decay, "null, or in (0, 1] (0.65 to 0.85 is usual)")
         self.cls = OPTIMIZERS[name]
         unknown = set(torch_kwargs) - _torch_args(self.cls)
         if unknown:
@@ -75,12 +106,13 @@ class OptimizerSpec:
         self.exclude_bias_and_norm = exclude_bias_and_norm
         self.param_groups = [dict(g) for g in param_groups]
         self.lr_scaling, self.base_batch_size = lr_scaling, base_batch_size
+        self.layer_decay = layer_decay
         self.torch_kwargs = {
             k: (tuple(v) if isinstance(v, Sequence) and not isinstance(v, str) else v) for k, v in torch_kwargs.items()
         }
         try:  # let torch judge the values it owns (momentum < 0, nesterov without momentum, ...)
             self.cls(
-                [torch.zeros(1, requires_grad=True)],
+                [torch.zeros(2, 2, requires_grad=True), torch.zeros(2, requires_grad=True)],
                 lr=self.lr,
                 weight_decay=self.weight_decay,
                 **self.torch_kwargs,
@@ -122,9 +154,13 @@ def resolve_lr(spec: OptimizerSpec, global_batch_size: int | None, found: float 
 
 def build_optimizer(model: nn.Module, spec: OptimizerSpec, lr: float | None = None) -> torch.optim.Optimizer:
     """The torch optimizer for ``model`` at peak LR ``lr`` (default ``spec.lr``), with decay / no-decay and
-    per-rule LR groups."""
+    per-rule and per-block LR groups."""
     lr = spec.lr if lr is None else lr
-    groups = split_param_groups(model, lr, spec.weight_decay, spec.exclude_bias_and_norm, spec.param_groups)
+    groups = split_param_groups(
+        model, lr, spec.weight_decay, spec.exclude_bias_and_norm, spec.param_groups, spec.layer_decay
+    )
     if not groups:
         raise ConfigError("optimizer.param_groups: every parameter is frozen (lr_mult 0), nothing to train")
+    if spec.cls is MuonWithAdamW:
+        groups = route_muon(model, groups)
     return spec.cls(groups, lr=lr, weight_decay=spec.weight_decay, **spec.torch_kwargs)

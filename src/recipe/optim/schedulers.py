@@ -1,8 +1,8 @@
 """Schedulers built from the ``scheduler`` config group and the run length the Trainer reports.
 
-Warmup, cosine, step and constant are ``Schedule`` multipliers in a ``LambdaLR``; OneCycle and plateau are
-torch's own classes. Each kind knows the interval it must be stepped at, so a per-epoch rule is never
-stepped per batch; total steps always come from ``trainer.estimated_stepping_batches``.
+Warmup, cosine, linear, warmup-stable-decay, step and constant are ``Schedule`` multipliers in a ``LambdaLR``;
+OneCycle and plateau are torch's own classes. Each kind knows the interval it must be stepped at, so a per-epoch
+rule is never stepped per batch; total steps always come from ``trainer.estimated_stepping_batches``.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR, ReduceLROnPlateau
 
 from recipe.errors import ConfigError, config_error, require_positive_int
-from recipe.optim.schedules import Schedule
+from recipe.optim.optimizers import is_schedule_free
+from recipe.optim.schedules import DECAY_SHAPES, Schedule
 
 _WARMUP = {"warmup", "warmup_start_factor"}
+_ANNEALS = {"warmup_cosine": "cosine", "cosine": "cosine", "linear": "linear", "wsd": "wsd"}  # name -> Schedule.decay
 
 
 def _torch_options(cls: type, *exclude: str) -> set[str]:
@@ -39,6 +41,8 @@ class Kind:
 SCHEDULERS: dict[str, Kind] = {
     "warmup_cosine": Kind("step", frozenset({*_WARMUP, "min_lr"})),
     "cosine": Kind("step", frozenset({*_WARMUP, "min_lr"})),
+    "linear": Kind("step", frozenset({*_WARMUP, "min_lr"})),
+    "wsd": Kind("step", frozenset({*_WARMUP, "min_lr", "decay", "decay_shape"})),
     "step": Kind("step", frozenset({*_WARMUP, "step_size", "milestones", "gamma"})),
     "constant": Kind("step", frozenset(_WARMUP)),
     "onecycle": Kind("step", frozenset(_torch_options(OneCycleLR, "total_steps", "epochs", "steps_per_epoch"))),
@@ -74,7 +78,8 @@ class SchedulerSpec:
         frequency: step the scheduler every ``frequency`` intervals.
         monitor: metric for ``plateau``; ``None`` picks ``val/loss``.
         **options: the kind's options (``warmup``: a fraction of the run below 1 or a whole number of ticks;
-            ``min_lr``; ``step_size``/``milestones``/``gamma``; any OneCycleLR or ReduceLROnPlateau argument).
+            ``min_lr``; ``decay`` and ``decay_shape`` for ``wsd``; ``step_size``/``milestones``/``gamma``; any
+            OneCycleLR or ReduceLROnPlateau argument).
     """
 
     def __init__(
@@ -111,6 +116,10 @@ class SchedulerSpec:
             raise config_error("scheduler.warmup_start_factor", options["warmup_start_factor"], "must be in [0, 1]")
         if options.get("min_lr", 0.0) < 0:
             raise config_error("scheduler.min_lr", options["min_lr"], "must be >= 0")
+        if not 0 < options.get("decay", 0.2) <= 1:
+            raise config_error("scheduler.decay", options["decay"], "the decaying fraction of the run, in (0, 1]")
+        if options.get("decay_shape", "cosine") not in DECAY_SHAPES:
+            raise config_error("scheduler.decay_shape", options["decay_shape"], f"choose one of {list(DECAY_SHAPES)}")
         if name == "step" and not (options.get("step_size") or options.get("milestones")):
             raise ConfigError(
                 "scheduler=step: set scheduler.step_size (epochs) or scheduler.milestones (a list of epochs)"
@@ -124,7 +133,7 @@ class SchedulerSpec:
     def check_lr(self, lr: float) -> None:
         """Reject a floor above the peak before any training happens."""
         min_lr = self.options.get("min_lr", 0.0)
-        if self.name in ("warmup_cosine", "cosine") and min_lr > lr:
+        if self.name in _ANNEALS and min_lr > lr:
             raise config_error("scheduler.min_lr", min_lr, f"must not exceed optimizer.lr={lr}")
 
     def __repr__(self) -> str:
@@ -143,7 +152,7 @@ def _warmup_ticks(spec: SchedulerSpec, ticks: float) -> int:
 
 
 def _needs_total(spec: SchedulerSpec) -> bool:
-    return spec.name in ("warmup_cosine", "cosine", "onecycle") or isinstance(spec.options.get("warmup"), float)
+    return spec.name in (*_ANNEALS, "onecycle") or isinstance(spec.options.get("warmup"), float)
 
 
 def _lambda(optimizer: torch.optim.Optimizer, spec: SchedulerSpec, run: RunLength, ticks: float) -> LRScheduler:
@@ -153,7 +162,7 @@ def _lambda(optimizer: torch.optim.Optimizer, spec: SchedulerSpec, run: RunLengt
     ticks_per_epoch = (run.steps_per_epoch if spec.interval == "step" else 1) / spec.frequency
     milestones: Sequence[int] = opts.get("milestones") or ()
     schedule = Schedule(
-        decay={"warmup_cosine": "cosine", "cosine": "cosine"}.get(spec.name, spec.name),
+        decay=_ANNEALS.get(spec.name, spec.name),
         total=ticks,
         warmup=_warmup_ticks(spec, ticks),
         start_factor=float(opts.get("warmup_start_factor", 0.0)),
@@ -162,8 +171,13 @@ def _lambda(optimizer: torch.optim.Optimizer, spec: SchedulerSpec, run: RunLengt
         step_size=opts.get("step_size"),
         milestones=tuple(milestones),
         ticks_per_epoch=ticks_per_epoch,
+        shape=opts.get("decay_shape", "cosine"),
+        decay_fraction=float(opts.get("decay", 0.2)),
     )
-    return LambdaLR(optimizer, schedule)
+    # A bound method, not the Schedule itself: LambdaLR saves a callable object's fields in the checkpoint and
+    # restores them over the config's, so a WSD decay branched from a stable-phase checkpoint into a longer run
+    # would decay over the old length. The schedule is rebuilt from the config on resume instead.
+    return LambdaLR(optimizer, schedule.__call__)
 
 
 def _onecycle(optimizer: torch.optim.Optimizer, spec: SchedulerSpec, ticks: float) -> LRScheduler:
@@ -176,12 +190,25 @@ def _onecycle(optimizer: torch.optim.Optimizer, spec: SchedulerSpec, ticks: floa
             pct_start,
             f"warms up over {pct_start * ticks:g} of the run's {ticks:g} steps; needs >= 1",
         )
+    if opts.get("cycle_momentum", True) and not {"momentum", "betas"} & set(optimizer.defaults):
+        raise config_error(
+            "scheduler.cycle_momentum",
+            opts.get("cycle_momentum", True),
+            f"{type(optimizer).__name__} has no single momentum or beta1 to cycle: set it to false",
+        )
     max_lr = [g["lr"] if peak is None else peak * g.get("lr_mult", 1.0) for g in optimizer.param_groups]
     return OneCycleLR(optimizer, max_lr=max_lr, total_steps=int(ticks), **opts)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, spec: SchedulerSpec, run: RunLength) -> dict[str, Any]:
     """Lightning's ``lr_scheduler`` dict: the scheduler plus the interval, frequency and monitor it needs."""
+    if is_schedule_free(optimizer) and spec.name != "constant":
+        raise config_error(
+            "scheduler",
+            spec.name,
+            "a schedule-free optimizer averages its iterates instead of decaying the LR: use scheduler=constant "
+            "(its warmup, or optimizer.warmup_steps, for a warmup)",
+        )
     ticks = run.ticks(spec.interval, spec.frequency)
     if math.isinf(ticks) and _needs_total(spec):
         raise ConfigError(

@@ -18,10 +18,15 @@ def linear_warmup(tick: int, warmup: int, start_factor: float) -> float:
     return start_factor + (1.0 - start_factor) * tick / warmup
 
 
-def cosine_decay(progress: float, min_ratio: float) -> float:
-    """Half a cosine from 1 at ``progress`` 0 to ``min_ratio`` at ``progress`` 1."""
-    progress = min(max(progress, 0.0), 1.0)
-    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+DECAY_SHAPES = ("linear", "cosine", "1-sqrt")
+
+
+def anneal(progress: float, min_ratio: float, shape: str = "cosine") -> float:
+    """From 1 at ``progress`` 0 to ``min_ratio`` at ``progress`` 1, shaped ``linear`` (1 - p), ``cosine``
+    (half a cosine, (1 + cos(pi p)) / 2) or ``1-sqrt`` (1 - sqrt(p), Hägele et al. 2024's best WSD cooldown)."""
+    p = min(max(progress, 0.0), 1.0)
+    fall = {"linear": 1.0 - p, "cosine": 0.5 * (1.0 + math.cos(math.pi * p)), "1-sqrt": 1.0 - math.sqrt(p)}[shape]
+    return min_ratio + (1.0 - min_ratio) * fall
 
 
 def step_decay(epoch: int, gamma: float, step_size: int | None, milestones: Sequence[int]) -> float:
@@ -35,10 +40,14 @@ class Schedule:
     """Warmup then a decay, over ``total`` ticks; the last tick, ``total - 1``, reaches the decay's floor.
 
     Args:
-        decay: ``"cosine"`` (down to ``min_ratio``), ``"step"`` (epoch-wise drops) or ``"constant"``.
+        decay: ``"cosine"`` or ``"linear"`` (from the end of warmup down to ``min_ratio``), ``"wsd"`` (warmup,
+            stable at 1, then ``shape`` down to ``min_ratio`` over the last ``decay_fraction`` of the run),
+            ``"step"`` (epoch-wise drops) or ``"constant"``.
         total: ticks in the run (``inf`` when unbounded; only ``constant`` and ``step`` allow that).
         warmup: ticks of linear warmup from ``start_factor`` to 1.
         ticks_per_epoch: converts a tick to an epoch for ``step``.
+        shape: ``wsd``'s decay shape, one of ``DECAY_SHAPES``.
+        decay_fraction: ``wsd``'s decay length as a fraction of ``total`` (it starts no earlier than the warmup ends).
     """
 
     decay: str
@@ -50,11 +59,22 @@ class Schedule:
     step_size: int | None = None
     milestones: tuple[int, ...] = field(default_factory=tuple)
     ticks_per_epoch: float = 1.0
+    shape: str = "cosine"
+    decay_fraction: float = 0.2
+
+    def decay_start(self) -> float:
+        """The tick at which the LR starts falling from its peak."""
+        if self.decay == "wsd":
+            return max(float(self.warmup), self.total - round(self.decay_fraction * self.total))
+        return float(self.warmup)
 
     def __call__(self, tick: int) -> float:
         factor = linear_warmup(tick, self.warmup, self.start_factor)
-        if self.decay == "cosine" and tick >= self.warmup:
-            factor *= cosine_decay((tick - self.warmup) / max(1.0, self.total - 1 - self.warmup), self.min_ratio)
+        if self.decay in ("cosine", "linear", "wsd"):
+            start = self.decay_start()
+            shape = self.shape if self.decay == "wsd" else self.decay
+            if tick >= start:
+                factor *= anneal((tick - start) / max(1.0, self.total - 1 - start), self.min_ratio, shape)
         elif self.decay == "step":
             factor *= step_decay(int(tick // self.ticks_per_epoch), self.gamma, self.step_size, self.milestones)
         return factor
