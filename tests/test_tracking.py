@@ -126,6 +126,10 @@ def test_mlflow_server_shows_each_trial_with_its_params_val_acc_history_and_arti
         experiment = get(f"{api}/experiments/get-by-name", experiment_name="train")["experiment"]
         runs = post(f"{api}/runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
         by_name = {run["info"]["run_name"]: run for run in runs}
+        comparison = by_name.pop(f"sweep {search.sweep.name}")  # the sweep's own run: its comparison attached
+        assert {t["key"]: t["value"] for t in comparison["data"]["tags"]}["sweep"] == search.sweep.name
+        attached = get(f"{url}/get-artifact", path="comparison.md", run_uuid=comparison["info"]["run_id"])
+        assert attached == (search.sweep / "comparison.md").read_bytes()
         assert sorted(by_name) == [trial.name for trial in search.trials]
         for trial in search.study.trials:
             run_dir = search.sweep / f"trial_{trial.number}"

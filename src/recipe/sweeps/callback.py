@@ -11,11 +11,12 @@ from typing import Any
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from recipe.sweeps.compare import summary_lines, write_comparison
 from recipe.sweeps.runs import one_line, write_job_file
 from recipe.sweeps.trial import pruned_reason
+from recipe.tracking.mlflow_logger import log_sweep_comparison
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,13 @@ class SweepComparison(Callback):
         if not self.enabled:
             return
         folder = Path(config.hydra.sweep.dir)
-        if folder.is_dir():
-            for line in summary_lines(write_comparison(folder), folder):
-                log.info(line)
+        if not folder.is_dir():
+            return
+        for line in summary_lines(write_comparison(folder), folder):
+            log.info(line)
+        mlflow = (config.get("logger") or {}).get("mlflow")
+        if mlflow:  # the comparison beside the jobs' runs in the MLflow UI
+            files = [folder / f"comparison.{ext}" for ext in ("md", "csv", "png")]
+            log_sweep_comparison(
+                OmegaConf.to_container(mlflow, resolve=True), folder, [f for f in files if f.is_file()]
+            )

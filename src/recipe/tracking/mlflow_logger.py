@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +60,28 @@ class MLFlowLogger(LightningMLFlowLogger):
                 folder = path.parent.relative_to(base).as_posix()
                 self.experiment.log_artifact(self.run_id, str(path), None if folder == "." else folder)
         super().finalize(status)
+
+
+def log_sweep_comparison(logger_cfg: Mapping[str, Any], sweep_dir: Path, files: list[Path]) -> None:
+    """Record a sweep's comparison as an MLflow run of its own, named and tagged after the sweep folder, beside
+    the runs of its jobs (tagged ``sweep`` with the same name), so the UI groups them and shows the comparison.
+
+    Args:
+        logger_cfg: the ``logger.mlflow`` section of the sweep's config (``tracking_uri``, ``experiment_name``).
+        sweep_dir: the multirun folder.
+        files: the comparison's files to attach.
+    """
+    from mlflow import MlflowClient
+
+    client = MlflowClient(logger_cfg["tracking_uri"])
+    name = logger_cfg["experiment_name"]
+    experiment = client.get_experiment_by_name(name)
+    experiment_id = (
+        experiment.experiment_id
+        if experiment
+        else client.create_experiment(name, artifact_location=logger_cfg.get("artifact_location"))
+    )
+    run = client.create_run(experiment_id, run_name=f"sweep {sweep_dir.name}", tags={"sweep": sweep_dir.name})
+    for path in files:
+        client.log_artifact(run.info.run_id, str(path))
+    client.set_terminated(run.info.run_id)
