@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from matplotlib.figure import Figure
 from omegaconf import open_dict
-from recipe.tasks import train
 
 from recipe.callbacks import ScheduleFreeModes
 from recipe.config import PROJECT_ROOT, compose_config
+
+sys.path.insert(0, str(PROJECT_ROOT / "src"))  # src/train.py
+from train import train
 
 QUIET = ["~callbacks.progress_bar", "~callbacks.model_summary", "~logger", "~callbacks.lr_monitor"]
 CONSTANT = ("schedulefree_adamw", "schedulefree_sgd")

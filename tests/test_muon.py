@@ -8,13 +8,13 @@ import csv
 import pytest
 import torch
 from conftest import FAST
-from recipe.tasks import train
 from torch import nn
 
 from recipe.errors import ConfigError
 from recipe.models import CNN, MLP, Transformer
 from recipe.optim import OptimizerSpec, SchedulerSpec, build_optimizer, build_scheduler
 from recipe.optim.schedulers import RunLength
+from train import train
 
 
 def muon_names(model: nn.Module, optimizer: torch.optim.Optimizer) -> set[str]:

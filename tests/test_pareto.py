@@ -11,14 +11,15 @@ from hydra import compose, initialize_config_dir
 from hydra.core.utils import JobReturn, JobStatus
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
-from recipe.tasks import build, train
 
 from hydra_plugins.recipe_optuna_sweeper.sweeper import OptunaSweeper, _objectives, _outcome
+from recipe.build import build
 from recipe.callbacks import FitCost
 from recipe.config import CONF_DIR
 from recipe.errors import ConfigError
 from recipe.sweeps import write_report
 from recipe.sweeps.report import OVERRIDES_ATTR
+from train import train
 
 
 def _dominated(values: tuple[float, float], others: list[tuple[float, float]]) -> bool:

@@ -6,11 +6,11 @@ import lightning as L
 import pytest
 import torch
 from conftest import NO_LOGGER, use_noise_data
-from recipe.tasks import train
 
 from recipe.callbacks import ScheduleFreeModes, schedule_free_callbacks
 from recipe.errors import ConfigError
 from recipe.optim import OptimizerSpec
+from train import train
 
 BETA1 = 0.9
 

@@ -11,7 +11,7 @@ from typing import Any
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig
 
 from recipe.sweeps.compare import summary_lines, write_comparison
 from recipe.sweeps.runs import one_line, write_job_file
@@ -67,7 +67,6 @@ class SweepComparison(Callback):
             log.info(line)
         mlflow = (config.get("logger") or {}).get("mlflow")
         if mlflow:  # the comparison beside the jobs' runs in the MLflow UI
-            files = [folder / f"comparison.{ext}" for ext in ("md", "csv", "png")]
-            log_sweep_comparison(
-                OmegaConf.to_container(mlflow, resolve=True), folder, [f for f in files if f.is_file()]
-            )
+            files = [f for f in (folder / f"comparison.{ext}" for ext in ("md", "csv", "png")) if f.is_file()]
+            keys = ("tracking_uri", "experiment_name", "artifact_location")  # not run_dir: no job folder here
+            log_sweep_comparison({k: mlflow.get(k) for k in keys}, folder, files)
