@@ -22,7 +22,6 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from omegaconf import open_dict
 
-from recipe.callbacks import ScheduleFreeModes
 from recipe.config import PROJECT_ROOT, compose_config
 
 sys.path.insert(0, str(PROJECT_ROOT / "src"))  # src/train.py
@@ -45,7 +44,7 @@ def run(experiment: str, optimizer: str, factor: float, seed: int, overrides: li
             if "adamw_lr" in cfg.optimizer:
                 cfg.optimizer.adamw_lr *= factor
         start = time.perf_counter()
-        metrics = train(cfg, extra_callbacks=[ScheduleFreeModes()])
+        metrics = train(cfg)
         return float(metrics["val/acc_best"]), float(metrics["test/acc"]), time.perf_counter() - start
 
 

@@ -52,7 +52,7 @@ def run_cfg(make_cfg, *overrides: str):
 
 def test_validation_sees_the_averaged_weights_not_the_training_ones(make_cfg):
     probe = AverageProbe()
-    train(run_cfg(make_cfg, "test=false"), extra_callbacks=[ScheduleFreeModes(), probe])
+    train(run_cfg(make_cfg, "test=false"), extra_callbacks=[probe])
     assert len(probe.seen) == 2  # one validation per epoch
     for epoch, seen in enumerate(probe.seen):
         last = 4 * (epoch + 1) - 1  # the last training batch before this validation
@@ -75,7 +75,7 @@ class BatchNormProbe(L.Callback):
 
 def test_batch_norm_statistics_are_recomputed_for_the_averaged_weights(make_cfg):
     probe = BatchNormProbe()
-    train(run_cfg(make_cfg, "test=false", "trainer.max_epochs=1"), extra_callbacks=[ScheduleFreeModes(), probe])
+    train(run_cfg(make_cfg, "test=false", "trainer.max_epochs=1"), extra_callbacks=[probe])
     torch.testing.assert_close(probe.running_mean, probe.expected, rtol=1e-4, atol=1e-5)
 
 
@@ -83,17 +83,17 @@ def test_checkpoints_hold_the_averaged_weights_and_a_resume_is_exact(make_cfg, t
     straight = tmp_path / "straight"
     cfg = run_cfg(make_cfg, "test=false", f"paths.output_dir={straight}")
     probe = AverageProbe()
-    train(cfg, extra_callbacks=[ScheduleFreeModes(), probe])
+    train(cfg, extra_callbacks=[probe])
     saved = torch.load(straight / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     for name, weight in probe.seen[-1].items():
         torch.testing.assert_close(saved["state_dict"][name], weight)
     assert saved["optimizer_states"][0]["param_groups"][0]["train_mode"] is False
 
     first = tmp_path / "first"
-    train(run_cfg(make_cfg, "test=false", "trainer.max_epochs=1", f"paths.output_dir={first}"), [ScheduleFreeModes()])
+    train(run_cfg(make_cfg, "test=false", "trainer.max_epochs=1", f"paths.output_dir={first}"))
     resumed = tmp_path / "resumed"
     cfg = run_cfg(make_cfg, "test=false", f"paths.output_dir={resumed}", f"ckpt_path={first}/checkpoints/last.ckpt")
-    train(cfg, extra_callbacks=[ScheduleFreeModes()])
+    train(cfg)
     again = torch.load(resumed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     for name, weight in saved["state_dict"].items():
         torch.testing.assert_close(again["state_dict"][name], weight, rtol=0, atol=1e-6)
@@ -102,7 +102,7 @@ def test_checkpoints_hold_the_averaged_weights_and_a_resume_is_exact(make_cfg, t
 def test_a_decaying_scheduler_is_one_line_naming_it(make_cfg):
     cfg = run_cfg(make_cfg, "scheduler=cosine", "scheduler.min_lr=0")
     with pytest.raises(ConfigError, match="scheduler='cosine': a schedule-free optimizer averages"):
-        train(cfg, extra_callbacks=[ScheduleFreeModes()])
+        train(cfg)
 
 
 def test_the_callback_comes_with_schedule_free_optimizers_only():
@@ -127,7 +127,7 @@ class SaveMidEpoch(AverageProbe):
 
 def test_a_checkpoint_saved_while_training_holds_the_averaged_weights(make_cfg, tmp_path):
     probe = SaveMidEpoch(tmp_path / "mid.ckpt")
-    train(run_cfg(make_cfg, "test=false", "trainer.max_epochs=1"), extra_callbacks=[ScheduleFreeModes(), probe])
+    train(run_cfg(make_cfg, "test=false", "trainer.max_epochs=1"), extra_callbacks=[probe])
     saved = torch.load(tmp_path / "mid.ckpt", map_location="cpu", weights_only=True)
     assert saved["optimizer_states"][0]["param_groups"][0]["train_mode"] is False
     for name, weight in probe.expected[1].items():

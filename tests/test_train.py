@@ -11,7 +11,6 @@ from conftest import FAST, ROOT, RecordLR
 from lightning.pytorch.callbacks import ProgressBar
 
 from recipe.build import build
-from recipe.callbacks import ScheduleFreeModes
 from recipe.instantiate import instantiate_all
 from recipe.trainer import build_trainer
 from train import train
@@ -44,7 +43,7 @@ def test_every_new_optimizer_trains_through_lightning(make_cfg, optimizer):
     """Each with the default schedule (schedule-free: constant); test_schedulers pairs each with every scheduler."""
     schedule = "scheduler=constant" if optimizer.startswith("schedulefree") else "scheduler=warmup_cosine"
     cfg = make_cfg(f"optimizer={optimizer}", schedule, *FAST, "logger=csv", "test=false")
-    metrics = train(cfg, extra_callbacks=[ScheduleFreeModes()])
+    metrics = train(cfg)
     assert metrics["train/loss"] > 0 and 0 <= metrics["val/acc"] <= 1
 
 
