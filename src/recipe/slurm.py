@@ -82,7 +82,7 @@ def fill_request(params: dict[str, Any], cfg: DictConfig) -> dict[str, Any]:
     return out
 
 
-def check_processes(trainer: Mapping[str, Any], env: Mapping[str, str] | None = None) -> None:
+def check_processes(trainer: Mapping[str, Any]) -> None:
     """Inside a SLURM job, stop in one line unless the step runs one task per process the Trainer expects
     (``trainer.devices x trainer.num_nodes``) and was started by ``srun`` when it expects more than one.
 
@@ -91,7 +91,7 @@ def check_processes(trainer: Mapping[str, Any], env: Mapping[str, str] | None = 
     """
     from lightning.fabric.plugins.environments import SLURMEnvironment
 
-    env = os.environ if env is None else env
+    env = os.environ
     if "SLURM_NTASKS" not in env or not SLURMEnvironment.detect():
         return
     per_node = processes_per_node(trainer)

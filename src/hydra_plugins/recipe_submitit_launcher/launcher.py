@@ -154,9 +154,8 @@ class SlurmLauncher(_Reporting, plugin.SlurmLauncher):
         a pending job that can never start cancels the sweep, in one line."""
         if not jobs:
             return set()
-        out = subprocess.run(
-            ["squeue", "-h", "-r", "-o", "%i|%T|%r", "-j", ",".join(j.job_id for j in jobs)], capture_output=True, text=True
-        ).stdout
+        ids = ",".join(j.job_id for j in jobs)
+        out = subprocess.run(["squeue", "-h", "-r", "-o", "%i|%T|%r", "-j", ids], capture_output=True, text=True).stdout
         queued = {}
         for line in out.splitlines():
             job_id, state, reason = [*line.split("|"), "", ""][:3]
