@@ -103,7 +103,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
 def sweep(cluster: dict[str, str], root: Path, *args: str, **popen) -> subprocess.Popen:
     """``src/train.py -m hydra/launcher=slurm`` with ``args`` (tiny runs), logs under ``root``."""
     env = {**cluster, "PROJECT_ROOT": str(root), "PYTHONPATH": str(TESTS), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, str(ROOT / "src" / "train.py"), "-m", "hydra/launcher=slurm", *TINY, *args]
+    short = "hydra.sweep.subdir=${hydra.job.num}"  # the tests' overrides would make too long a folder name
+    cmd = [sys.executable, str(ROOT / "src" / "train.py"), "-m", "hydra/launcher=slurm", short, *TINY, *args]
     return subprocess.Popen(
         cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen
     )
@@ -148,6 +149,7 @@ def test_ddp_job_is_one_joint_run_of_two_tasks(cluster, tmp_path) -> None:
     ]
     out = finish(sweep(cluster, tmp_path, "trainer=ddp_cpu", *probe))
     line = next(line for line in out.splitlines() if line.startswith("#0"))
+    assert line.split()[1] == "COMPLETED", out[-3000:]
     folder = Path(line.split()[3])
     ranks = [json.loads((folder / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     assert [r["world_size"] for r in ranks] == [2, 2]

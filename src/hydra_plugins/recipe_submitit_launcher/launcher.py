@@ -97,24 +97,22 @@ class _Reporting:
         return {job.job_id for job in jobs if job.done()}
 
     def _collect(self, job: Any, overrides: list[str]) -> JobReturn:
-        from submitit.core.utils import UncompletedJobError
-
         try:
             return job.results()[0]
-        except UncompletedJobError as err:  # out of requeues after its time limit
-            ret = JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=TimeoutError(str(err)))
-        except Exception as err:  # the job died outside Hydra's run_job (killed, out of memory)
-            ret = JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=err)
-        return ret
+        except Exception as err:  # the job died outside Hydra's run_job (killed, out of memory, out of requeues)
+            return JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=err)
 
     def _summary(self, job: Any, ret: JobReturn) -> str:
         """``<STATE> <metric or error> <run folder or log file>``."""
         if ret.status == JobStatus.COMPLETED:
-            metric, value = self.config.get("optimized_metric") or "result", ret.return_value
+            # a run with task=null names its metric only once its data is loaded, in the job
+            metric, value = ret.cfg.get("optimized_metric") or "optimized_metric", ret.return_value
             shown = f"{value:.4g}" if isinstance(value, float) else value
             return f"COMPLETED {metric}={shown}  {ret.hydra_cfg.hydra.runtime.output_dir}"
+        from submitit.core.utils import FailedJobError, UncompletedJobError
+
         err = ret._return_value
-        if isinstance(err, TimeoutError):
+        if isinstance(err, UncompletedJobError) and not isinstance(err, FailedJobError):  # at the last warning
             limit = self.params.get("max_num_timeout", 0)
             return f"TIMEOUT after {limit} requeue(s) (hydra.launcher.max_num_timeout)  log: {job.paths.stdout}"
         return f"FAILED {_last_line(str(err))}  log: {job.paths.stderr}"
