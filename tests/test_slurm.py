@@ -100,11 +100,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         yield env
 
 
-def sweep(cluster: dict[str, str], root: Path, *args: str, **popen) -> subprocess.Popen:
-    """``src/train.py -m hydra/launcher=slurm`` with ``args`` (tiny runs), logs under ``root``."""
+def sweep(cluster: dict[str, str], root: Path, *args: str, launcher: str = "slurm", **popen) -> subprocess.Popen:
+    """``src/train.py -m hydra/launcher=<launcher>`` with ``args`` (tiny runs), logs under ``root``."""
     env = {**cluster, "PROJECT_ROOT": str(root), "PYTHONPATH": str(TESTS), "OMP_NUM_THREADS": "1"}
     short = "hydra.sweep.subdir=${hydra.job.num}"  # the tests' overrides would make too long a folder name
-    cmd = [sys.executable, str(ROOT / "src" / "train.py"), "-m", "hydra/launcher=slurm", short, *TINY, *args]
+    cmd = [sys.executable, str(ROOT / "src" / "train.py"), "-m", f"hydra/launcher={launcher}", short, *TINY, *args]
     return subprocess.Popen(
         cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen
     )
@@ -140,21 +140,34 @@ def test_readme_sweep_runs_on_a_cpu_cluster(cluster, tmp_path) -> None:
     assert out.rstrip().splitlines()[-1].startswith(f"Outputs: {tmp_path}")
 
 
-@pytest.mark.slow
-@pytest.mark.slurm
-def test_ddp_job_is_one_joint_run_of_two_tasks(cluster, tmp_path) -> None:
-    probe = [
-        "+callbacks.rank_probe._target_=rank_probe.WriteRankMetrics",
-        "+callbacks.rank_probe.folder=${paths.output_dir}",
-    ]
-    out = finish(sweep(cluster, tmp_path, "trainer=ddp_cpu", *probe))
+PROBE = [
+    "+callbacks.rank_probe._target_=rank_probe.WriteRankMetrics",
+    "+callbacks.rank_probe.folder=${paths.output_dir}",
+]
+
+
+def assert_one_joint_ddp_run(out: str, root: Path) -> None:
+    """The sweep's one job ran two ranks into one run folder, with equal synced metrics."""
     line = next(line for line in out.splitlines() if line.startswith("#0"))
     assert line.split()[1] == "COMPLETED", out[-3000:]
     folder = Path(line.split()[3])
     ranks = [json.loads((folder / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     assert [r["world_size"] for r in ranks] == [2, 2]
     assert ranks[0]["metrics"] == ranks[1]["metrics"]
-    assert len(list((tmp_path / "logs" / "train" / "multiruns").glob("*"))) == 1  # no stray sweep folder
+    assert len(list((root / "logs" / "train" / "multiruns").glob("*"))) == 1  # no stray sweep folder
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
+def test_ddp_job_is_one_joint_run_of_two_tasks(cluster, tmp_path) -> None:
+    assert_one_joint_ddp_run(finish(sweep(cluster, tmp_path, "trainer=ddp_cpu", *PROBE)), tmp_path)
+
+
+@pytest.mark.slow
+def test_local_launcher_runs_a_ddp_job_whose_second_process_reruns_train_py(tmp_path) -> None:
+    assert_one_joint_ddp_run(
+        finish(sweep(dict(os.environ), tmp_path, "trainer=ddp_cpu", *PROBE, launcher="local")), tmp_path
+    )
 
 
 @pytest.mark.slow

@@ -1,1 +1,1 @@
-"""Hydra launchers ``hydra/launcher=slurm`` and ``submitit_local``: hydra-submitit-launcher's, made to report."""
+"""Hydra launchers ``hydra/launcher=slurm`` and ``local``: hydra-submitit-launcher's, made to report."""

@@ -1,5 +1,5 @@
-"""The launchers' config schemas, registered as ``recipe_slurm`` and ``recipe_submitit_local`` (the yamls in
-``conf/hydra/launcher`` build on them): hydra-submitit-launcher's, with ``tasks_per_node`` allowed to be null."""
+"""The launchers' configs, on which ``conf/hydra/launcher/slurm.yaml`` and ``local.yaml`` build: hydra-submitit-
+launcher's, pointed at the reporting launchers, with ``tasks_per_node`` allowed to be null."""
 
 from dataclasses import dataclass
 from typing import Optional

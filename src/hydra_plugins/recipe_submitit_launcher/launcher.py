@@ -169,4 +169,4 @@ class SlurmLauncher(_Reporting, plugin.SlurmLauncher):
 
 
 class LocalLauncher(_Reporting, plugin.LocalLauncher):
-    """``hydra/launcher=submitit_local``: each job of a sweep is a local process, as on a cluster."""
+    """``hydra/launcher=local``: each job of a sweep is a local process, as on a cluster."""
