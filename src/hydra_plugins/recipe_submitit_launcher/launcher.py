@@ -167,6 +167,13 @@ class SlurmLauncher(_Reporting, plugin.SlurmLauncher):
                 raise SystemExit(2)
         return {j.job_id for j in jobs if j.paths.result_pickle.exists() or queued.get(j.job_id) in (None, *ENDED)}
 
+    def _collect(self, job: Any, overrides: list[str]) -> JobReturn:
+        if job.paths.result_pickle.exists():
+            return super()._collect(job, overrides)
+        # gone from the queue without a result (killed, or a signal before submitit took it): the log's last line
+        why = _last_line(job.paths.stderr.read_text()) if job.paths.stderr.exists() else "ended without a log"
+        return JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=RuntimeError(why))
+
 
 class LocalLauncher(_Reporting, plugin.LocalLauncher):
     """``hydra/launcher=local``: each job of a sweep is a local process, as on a cluster."""
