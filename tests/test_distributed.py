@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.utils import get_class
 from lightning.pytorch.strategies import FSDPStrategy
 
 from recipe.distributed import single_job_argv
@@ -141,21 +139,6 @@ def test_children_of_a_sweep_job_get_that_job_only() -> None:
     ]
     job = ["optimizer.lr=0.01", "trainer=ddp_cpu"]
     assert single_job_argv(argv, job) == ["src/train.py", "-cn", "train", "--config-dir=extra", *job]
-
-
-def test_slurm_launcher_follows_the_trainer() -> None:
-    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="pip install -e '.[slurm]'")
-    overrides = [
-        "hydra/launcher=slurm",
-        "trainer=ddp",
-        "trainer.num_nodes=2",
-        "hydra.launcher.gpus_per_node=4",
-    ]
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
-    launcher = cfg.hydra.launcher
-    assert (launcher.nodes, launcher.tasks_per_node, launcher.gpus_per_node) == (2, 4, 4)
-    assert get_class(launcher._target_).__name__ == "SlurmLauncher"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only message")

@@ -23,6 +23,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from recipe.errors import ConfigError, config_error, is_int
 from recipe.precision import check_precision, check_strategy
+from recipe.slurm import check_processes
 
 TASK_MODULES = ("recipe.module.Classifier", "recipe.regression.Regressor")  # conf/task/*.yaml
 INSTANTIATE_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
@@ -252,6 +253,7 @@ def check_train_config(cfg: DictConfig) -> None:
         for name, section in (cfg.get(group) or {}).items():
             check_section(f"{group}.{name}", section)
     check_trainer_config(cfg.trainer)
+    check_processes(cfg.trainer)  # inside a SLURM job: one task per process the Trainer expects
     check_metrics(cfg)
     lr_find = instantiate(cfg.lr_find)
     if lr_find.wanted and cfg.ckpt_path:
