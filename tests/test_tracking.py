@@ -109,6 +109,12 @@ def post(url: str, payload: dict[str, Any]) -> Any:
         return json.loads(response.read())
 
 
+def trial_lr(trial: optuna.trial.FrozenTrial) -> float:
+    """The LR a trial drew: ``optimizer.lr``, or its branch under the optimizer drawn (``optimizer.lr|optimizer=...``)."""
+    [lr] = [v for k, v in trial.params.items() if k.split("|")[0] == "optimizer.lr"]
+    return lr
+
+
 def best_checkpoint(run_dir: Path) -> Path:
     [path] = (run_dir / "checkpoints").glob("epoch_*.ckpt")
     return path
@@ -136,7 +142,7 @@ def test_mlflow_server_shows_each_trial_with_its_params_val_acc_history_and_arti
             run = by_name[run_dir.name]
             assert run["info"]["status"] == "FINISHED"
             params = {p["key"]: p["value"] for p in run["data"]["params"]}
-            assert float(params["optimizer.lr"]) == pytest.approx(trial.params["optimizer.lr"])
+            assert float(params["optimizer.lr"]) == pytest.approx(trial_lr(trial))
             assert params["data._target_"] == "recipe.data.DigitsDataModule"
             assert {t["key"]: t["value"] for t in run["data"]["tags"]}["sweep"] == search.sweep.name
             run_id = run["info"]["run_id"]
@@ -184,7 +190,7 @@ def test_wandb_offline_run_of_each_trial_holds_its_config_metrics_and_files(sear
         [run] = [r.run for r in records if r.HasField("run")]
         assert (run.display_name, run.run_group, run.project) == (run_dir.name, search.sweep.name, "train")
         config = {u.key: json.loads(u.value_json) for r in records if r.HasField("config") for u in r.config.update}
-        assert config["optimizer.lr"] == pytest.approx(trial.params["optimizer.lr"])
+        assert config["optimizer.lr"] == pytest.approx(trial_lr(trial))
         val_acc = [
             json.loads(i.value_json)
             for r in records

@@ -18,7 +18,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from hydra.utils import get_class
+from hydra.utils import get_class, get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from recipe.errors import ConfigError, config_error, is_int
@@ -168,9 +168,11 @@ def check_section(key: str, section: Any, skip: frozenset[str] = frozenset()) ->
     if not isinstance(section, DictConfig) or "_target_" not in section:
         return
     try:
-        cls = get_class(section._target_)
+        cls = get_object(section._target_)
     except Exception:
-        raise config_error(f"{key}._target_", section._target_, "no such class (check the module path)") from None
+        raise config_error(f"{key}._target_", section._target_, "no such class or function (check the path)") from None
+    if not isinstance(cls, type):  # a function (a partial, an auto-wrap policy): called later, not checked here
+        return
     hints, takes_any = constructor_hints(cls)
     for name, value in section.items():
         name = str(name)
