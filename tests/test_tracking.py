@@ -110,7 +110,7 @@ def post(url: str, payload: dict[str, Any]) -> Any:
 
 
 def trial_lr(trial: optuna.trial.FrozenTrial) -> float:
-    """The LR a trial drew: ``optimizer.lr``, or its branch under the optimizer drawn (``optimizer.lr|optimizer=...``)."""
+    """The LR a trial drew: ``optimizer.lr`` or its branch under the optimizer drawn (``optimizer.lr|...``)."""
     [lr] = [v for k, v in trial.params.items() if k.split("|")[0] == "optimizer.lr"]
     return lr
 
