@@ -137,7 +137,9 @@ def test_readme_sweep_runs_on_a_cpu_cluster(cluster, tmp_path) -> None:
         assert (state, metric.split("=")[0], label) == ("COMPLETED", "val/acc_best", f"optimizer.lr={lr}")
         assert 0.0 <= float(metric.split("=")[1]) <= 1.0
         assert (Path(folder) / "checkpoints" / "last.ckpt").is_file()
-    assert out.rstrip().splitlines()[-1].startswith(f"Outputs: {tmp_path}")
+    tail = out.splitlines()[out.splitlines().index(lines["#1"]) :]
+    outputs = next(i for i, line in enumerate(tail) if line.startswith(f"Outputs: {tmp_path}"))
+    assert any("Comparison:" in line or "comparison.md" in line for line in tail[outputs:]), out[-2000:]
 
 
 PROBE = [

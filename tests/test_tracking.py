@@ -182,6 +182,19 @@ def wandb_records(path: Path) -> Iterator[Any]:
 
 
 @pytest.mark.slow
+def test_wandb_holds_the_sweeps_comparison_in_the_sweeps_group(search: SimpleNamespace) -> None:
+    [log] = (search.sweep / "wandb").glob("offline-run-*/run-*.wandb")
+    [run] = [r.run for r in wandb_records(log) if r.HasField("run")]
+    assert (run.display_name, run.run_group, run.job_type) == (
+        f"sweep {search.sweep.name}",
+        search.sweep.name,
+        "comparison",
+    )
+    [saved] = (search.sweep / "wandb").glob("offline-run-*/files/comparison.md")
+    assert saved.read_bytes() == (search.sweep / "comparison.md").read_bytes()
+
+
+@pytest.mark.slow
 def test_wandb_offline_run_of_each_trial_holds_its_config_metrics_and_files(search: SimpleNamespace) -> None:
     for trial in search.study.trials:
         run_dir = search.sweep / f"trial_{trial.number}"

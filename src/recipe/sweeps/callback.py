@@ -16,7 +16,8 @@ from omegaconf import DictConfig, ListConfig
 from recipe.sweeps.compare import summary_lines, write_comparison
 from recipe.sweeps.runs import one_line, write_job_file
 from recipe.sweeps.trial import pruned_reason
-from recipe.tracking.mlflow_logger import log_sweep_comparison
+from recipe.tracking.mlflow_logger import log_sweep_comparison as mlflow_comparison
+from recipe.tracking.wandb_logger import log_sweep_comparison as wandb_comparison
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,11 @@ class SweepComparison(Callback):
             return
         for line in summary_lines(write_comparison(folder), folder):
             log.info(line)
-        mlflow = (config.get("logger") or {}).get("mlflow")
-        if mlflow:  # the comparison beside the jobs' runs in the MLflow UI
-            files = [f for f in (folder / f"comparison.{ext}" for ext in ("md", "csv", "png")) if f.is_file()]
-            keys = ("tracking_uri", "experiment_name", "artifact_location")  # not run_dir: no job folder here
-            log_sweep_comparison({k: mlflow.get(k) for k in keys}, folder, files)
+        # the comparison beside the jobs' runs in each tracker (not run_dir: there is no job folder here)
+        files = [f for f in (folder / f"comparison.{ext}" for ext in ("md", "csv", "png")) if f.is_file()]
+        trackers = {"mlflow": (mlflow_comparison, ("tracking_uri", "experiment_name", "artifact_location"))}
+        trackers["wandb"] = (wandb_comparison, ("project", "mode", "group"))
+        for name, (log_comparison, keys) in trackers.items():
+            section = (config.get("logger") or {}).get(name)
+            if section:
+                log_comparison({k: section.get(k) for k in keys}, folder, files)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +66,28 @@ class WandbLogger(LightningWandbLogger):
             for path, base in self.run_files.pending():
                 self._experiment.save(str(path), base_path=str(base), policy="now")
         super().finalize(status)
+
+
+def log_sweep_comparison(logger_cfg: Mapping[str, Any], sweep_dir: Path, files: list[Path]) -> None:
+    """Record a sweep's comparison as a W&B run in the sweep's group (its jobs' group), under ``<sweep>/wandb``.
+
+    Args:
+        logger_cfg: the ``logger.wandb`` section of the sweep's config (``project``, ``mode``, ``group``).
+        sweep_dir: the multirun folder.
+        files: the comparison's files to attach.
+    """
+    import wandb
+
+    if wandb.run is not None:  # the last job's run, when the jobs ran in this process
+        wandb.run.finish()
+    run = wandb.init(
+        project=logger_cfg["project"],
+        mode=logger_cfg.get("mode") or "offline",
+        group=logger_cfg.get("group") or sweep_dir.name,
+        name=f"sweep {sweep_dir.name}",
+        job_type="comparison",
+        dir=str(sweep_dir),
+    )
+    for path in files:
+        run.save(str(path), base_path=str(sweep_dir), policy="now")
+    run.finish()
