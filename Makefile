@@ -40,7 +40,7 @@ mlflow: $(STAMP)
 
 # The Optuna searches' studies (hydra.sweeper.storage) on http://127.0.0.1:8080.
 optuna-dashboard: $(STAMP)
-	$(BIN)/optuna-dashboard sqlite:///logs/optuna.db $(ARGS)
+	$(BIN)/optuna-dashboard $(or $(STORAGE),sqlite:///logs/optuna.db) $(ARGS)
 
 # comparison.md/.csv/.png of a multirun folder, finished or not: make compare DIR=logs/train/multiruns/<time>
 compare: $(STAMP)
