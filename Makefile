@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml
 train: $(STAMP)
 	$(BIN)/python src/train.py $(ARGS)
 
+# one torch thread per test worker: two workers share the 2 cores without oversubscribing them
 test: $(STAMP)
-	$(BIN)/python -m pytest $(ARGS)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
