@@ -29,6 +29,16 @@ FAST = [
     "~callbacks.model_summary",
 ]
 NO_LOGGER = [*FAST, "~logger", "~callbacks.lr_monitor"]  # the LR monitor needs a logger
+# One epoch of a few batches for any trainer config (``++`` sets a key the config may lack).
+TINY = [
+    "trainer.max_epochs=1",
+    "++trainer.limit_train_batches=4",
+    "++trainer.limit_val_batches=2",
+    "++trainer.limit_test_batches=2",
+    "++trainer.num_sanity_val_steps=0",
+    "++trainer.enable_progress_bar=false",
+    "~callbacks.progress_bar",
+]
 
 
 @pytest.fixture

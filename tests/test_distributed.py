@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY
 from lightning.pytorch.strategies import FSDPStrategy
 
 from recipe.distributed import single_job_argv
@@ -22,15 +23,6 @@ TESTS = Path(__file__).resolve().parent
 PROBE = [
     "+callbacks.rank_probe._target_=rank_probe.WriteRankMetrics",
     "+callbacks.rank_probe.folder=${paths.output_dir}",
-]
-TINY = [
-    "trainer.max_epochs=1",
-    "++trainer.limit_train_batches=4",
-    "++trainer.limit_val_batches=2",
-    "++trainer.limit_test_batches=2",
-    "++trainer.num_sanity_val_steps=0",
-    "++trainer.enable_progress_bar=false",
-    "~callbacks.progress_bar",
 ]
 needs_gpus = pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 CUDA GPUs")
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import slurm_cluster
+from conftest import TINY
 from hydra import compose, initialize_config_dir
 from hydra.utils import get_class
 
@@ -22,15 +23,6 @@ from recipe.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"
-TINY = [
-    "trainer.max_epochs=1",
-    "++trainer.limit_train_batches=4",
-    "++trainer.limit_val_batches=2",
-    "++trainer.limit_test_batches=2",
-    "++trainer.num_sanity_val_steps=0",
-    "trainer.enable_progress_bar=false",
-    "~callbacks.progress_bar",
-]
 NULLS = {"tasks_per_node": None, "gpus_per_node": None, "cpus_per_task": None, "partition": None}
 
 
