@@ -129,8 +129,8 @@ def _conforms(value: Any, hint: Any) -> bool:
     if container in (list, tuple, collections.abc.Sequence, collections.abc.Iterable):
         if not isinstance(value, (list, tuple, ListConfig)):
             return False
-        item = args[0] if (args and args[-1] is not Ellipsis) or len(args) == 2 else Any
-        return all(_conforms(v, item) for v in value) if args else True
+        item = args[0] if args else Any  # list[int], Sequence[int], tuple[int, ...]: the first type
+        return all(_conforms(v, item) for v in value)
     if container in (dict, collections.abc.Mapping):
         return isinstance(value, (dict, DictConfig))
     if isinstance(value, (dict, DictConfig)):
