@@ -57,7 +57,7 @@ def test_train_val_test_folders_are_used_as_given(tmp_path):
 
 def test_lazy_decoding_gives_the_cached_images(tmp_path):
     make_folder(tmp_path)
-    memory, lazy = (ImageFolderDataModule(str(tmp_path), image_size=8, cache=c) for c in ("memory", "none"))
+    memory, lazy = (ImageFolderDataModule(str(tmp_path), image_size=8, cache=c) for c in ("memory", "disk"))
     memory.setup()
     lazy.setup()
     assert memory.state_dict() == lazy.state_dict()

@@ -15,10 +15,10 @@ from torch.utils.data import DataLoader, Dataset
 
 from recipe.data.arrays import FittedPreprocessing, ArrayDataModule, check_fractions, stratified_splits, with_validation
 from recipe.data.batched import BatchedTensorDataset, keep_batch
+from recipe.data.cache import check_cache, choose_cache
 from recipe.data.images import MODES, class_folders, decode, image_files, readable
 from recipe.errors import ConfigError, config_error
 
-CACHES = ("memory", "none")
 STATS_SAMPLE = 1000  # images of the train split that the per-channel mean and std are measured on
 
 
@@ -45,12 +45,14 @@ class ImageFolderDataModule(FittedPreprocessing, ArrayDataModule):
         path: the folder.
         image_size: ``[height, width]``, or one number for squares.
         mode: ``rgb`` or ``grayscale``.
-        cache: ``memory`` decodes every image once into a uint8 tensor; ``none`` decodes in the DataLoader's workers
-            every epoch (for folders larger than memory).
+        cache: ``memory`` decodes every image once into a uint8 tensor; ``disk`` decodes in the DataLoader's workers
+            every epoch (for folders larger than memory); ``auto`` picks memory when the decoded images take at
+            most ``cache_limit_mb``.
+        cache_limit_mb: the largest decoded size ``cache=auto`` holds in memory, in megabytes.
         skip_corrupt: leave out files Pillow cannot read (counted in the log) instead of stopping.
         val_fraction: share of the training images held out for validation when there is no ``val/``.
         test_fraction: share of all images held out for test when there is no ``test/``.
-        **kwargs: see ``ArrayDataModule`` (``num_workers``: decoding processes when ``cache=none``).
+        **kwargs: see ``ArrayDataModule`` (``num_workers``: decoding processes when ``cache=disk``).
     """
 
     def __init__(
@@ -58,7 +60,8 @@ class ImageFolderDataModule(FittedPreprocessing, ArrayDataModule):
         path: str,
         image_size: int | Sequence[int] = 32,
         mode: str = "rgb",
-        cache: str = "memory",
+        cache: str = "auto",
+        cache_limit_mb: float = 4096,
         skip_corrupt: bool = False,
         val_fraction: float = 0.1,
         test_fraction: float = 0.2,
@@ -72,10 +75,10 @@ class ImageFolderDataModule(FittedPreprocessing, ArrayDataModule):
             raise config_error("data.image_size", image_size, "a positive size, or [height, width]")
         if mode not in MODES:
             raise config_error("data.mode", mode, f"one of {', '.join(MODES)}")
-        if cache not in CACHES:
-            raise config_error("data.cache", cache, f"one of {', '.join(CACHES)}")
+        check_cache(cache, cache_limit_mb)
         self.path, self.size, self.mode, self.cache = Path(path).expanduser(), (size[0], size[1]), mode, cache
         self.skip_corrupt, self.val_fraction, self.test_fraction = skip_corrupt, val_fraction, test_fraction
+        self.cache_limit_mb = cache_limit_mb
 
     @property
     def class_names(self) -> list[str]:
@@ -128,7 +131,9 @@ class ImageFolderDataModule(FittedPreprocessing, ArrayDataModule):
         if self.datasets:
             return
         names, splits = self._files()
-        if self.cache == "memory":
+        channels = 1 if self.mode == "grayscale" else 3
+        decoded = sum(len(files) for files, _ in splits.values()) * channels * self.size[0] * self.size[1]
+        if choose_cache(self.cache, decoded, self.cache_limit_mb, "the decoded images") == "memory":
             for split, (files, y) in splits.items():
                 images = torch.from_numpy(np.stack([decode(f, self.mode, self.size) for f in files]))
                 self.datasets[split] = BatchedTensorDataset(images, torch.from_numpy(y))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import weakref
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +16,12 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 
 from recipe.data.arrays import FittedPreprocessing, ArrayDataModule, Splits, check_fractions, stratified_splits, with_validation
+from recipe.data.cache import check_cache, choose_cache
+from recipe.data.mapped import MappedRows, write_rows
+from recipe.data.table_file import TableFile, table_bytes
 from recipe.data.table_prep import (
     MISSING_POLICIES,
+    FeatureStats,
     TablePreprocessor,
     first_missing,
     kind_of,
@@ -46,6 +54,11 @@ class TableDataModule(FittedPreprocessing, ArrayDataModule):
         val_fraction: share of the training rows held out for validation.
         test_fraction: share of ``path``'s rows held out for test when there is no ``test_path``.
         standardize: standardize numeric columns (and a regression target) with train statistics.
+        cache: ``memory`` reads the files whole and holds the features as tensors; ``disk`` streams them in
+            batches (statistics in one pass over the training rows, features in another) into a float32 file per
+            split, memory-mapped; ``auto`` picks memory when the files take at most ``cache_limit_mb`` (a CSV's
+            size on disk, a Parquet file's uncompressed size).
+        cache_limit_mb: the largest table ``cache=auto`` reads into memory, in megabytes.
         **kwargs: see ``ArrayDataModule``.
     """
 
@@ -62,6 +75,8 @@ class TableDataModule(FittedPreprocessing, ArrayDataModule):
         val_fraction: float = 0.1,
         test_fraction: float = 0.2,
         standardize: bool = True,
+        cache: str = "auto",
+        cache_limit_mb: float = 4096,
         **kwargs: Any,
     ) -> None:
         super().__init__(standardize=False, **kwargs)  # the preprocessor standardizes, so predictions can redo it
@@ -70,13 +85,14 @@ class TableDataModule(FittedPreprocessing, ArrayDataModule):
             raise config_error("data.task", task, f"one of {', '.join(TASKS)}, or null to infer it from the target")
         if missing not in MISSING_POLICIES:
             raise config_error("data.missing", missing, f"one of {', '.join(MISSING_POLICIES)}")
+        check_cache(cache, cache_limit_mb)
         if isinstance(max_categories, bool) or not isinstance(max_categories, int) or max_categories < 1:
             raise config_error("data.max_categories", max_categories, "must be a positive integer")
         self.path, self.target, self.test_path = Path(path).expanduser(), target, test_path
         self.features = list(features) if features is not None else None
         self.id_column, self.task_setting, self.missing = id_column, task, missing
         self.max_categories, self.val_fraction, self.test_fraction = max_categories, val_fraction, test_fraction
-        self.scale = standardize
+        self.scale, self.cache, self.cache_limit_mb, self.stream = standardize, cache, cache_limit_mb, False
 
     # What the model, the module and predictions read; all from the fitted state.
     @property
@@ -107,65 +123,103 @@ class TableDataModule(FittedPreprocessing, ArrayDataModule):
 
 
 
-    # Training data.
+    # Training data: fitted on the training rows, then each split's features, read whole or streamed.
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        size = table_bytes(self.path, "data.path")
+        size += table_bytes(self.test_path, "data.test_path") if self.test_path else 0
+        self.stream = choose_cache(self.cache, size, self.cache_limit_mb, "the table files") == "disk"
+        if not self.stream:
+            super().setup(stage)  # load_splits, then tensors
+            return
+        if self.folds:
+            raise config_error("data.folds", self.folds, "needs data.cache=memory (cross-validation pools splits)")
+        folder = Path(tempfile.mkdtemp(prefix="recipe-table-"))
+        weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)
+        for split, (file, rows, y, source) in self._fit().items():
+            with open(folder / f"{split}.npy", "wb") as out:
+                write_rows(out, self._features(file, rows, source), len(rows), self.input_shape[0])
+            self.datasets[split] = MappedRows(folder / f"{split}.npy", torch.from_numpy(y))
+        rank_zero_info(f"data.cache=disk: the features of every split are memory-mapped from {folder}")
+
     def load_splits(self) -> Splits:
-        table = read_table(self.path)
-        source = f"data.path={str(self.path)!r}"
-        self._check_columns(table, source)
-        test = read_table(self.test_path, "data.test_path") if self.test_path else None
-        if test is not None:
-            self._check_columns(test, f"data.test_path={self.test_path!r}")
-        task = self.task_setting or infer_task(table.column(self.target), self.target, self.max_categories)
-        labels = self._labels(table.column(self.target), task, source)
-        rows = np.arange(table.num_rows)
+        parts = self._fit()
+        arrays = [
+            (np.concatenate(list(self._features(file, rows, source))), y) for file, rows, y, source in parts.values()
+        ]
+        return Splits(*arrays[0], *arrays[1], *arrays[2])
+
+    def _fit(self) -> dict[str, tuple[TableFile, np.ndarray, np.ndarray, str]]:
+        """Fit the preprocessing on the training rows (``self.fitted``); each split's file, rows (in file order),
+        prepared targets and name in errors."""
+        train_file, source = TableFile(self.path, "data.path", self.stream), f"data.path={str(self.path)!r}"
+        target = self._check_columns(train_file, source)
+        test_file = TableFile(self.test_path, "data.test_path", self.stream) if self.test_path else None
+        test_source = f"data.test_path={self.test_path!r}" if self.test_path else source
+        test_target = self._check_columns(test_file, test_source) if test_file else None
+        task = self.task_setting or infer_task(target, self.target, self.max_categories)
+        labels = self._labels(target, task, source)
+        rows = np.arange(len(target))
         strata = labels if task == "classification" else np.zeros(len(labels), dtype=np.int64)
-        if test is None:
+        if test_file is None:
             split = stratified_splits(rows, strata, self.val_fraction, self.test_fraction, self.seed)
-            test, test_rows = table, split.x_test
         else:
-            split = with_validation(rows, strata, rows[:0], strata[:0], self.val_fraction, self.seed)
-            test_rows = np.arange(test.num_rows)
-        features = self.features if self.features is not None else self._default_features(table)
-        if self.missing == "error":  # on whole files, so the error names the file's row
-            refuse_missing(table, features, source)
-            if self.test_path:
-                refuse_missing(test, features, f"data.test_path={self.test_path!r}")
-        train = table.take(split.x_train)
-        prep = TablePreprocessor.fit(train, features, source, self.missing, self.scale, self.max_categories)
-        classes = self._classes(train.column(self.target), task, source)
-        y_train = self._encode(train.column(self.target), task, classes, source)
+            split = with_validation(rows, strata, np.arange(len(test_target)), strata[:0], self.val_fraction, self.seed)
+        train_rows, val_rows, test_rows = (np.sort(r) for r in (split.x_train, split.x_val, split.x_test))
+        features = self.features if self.features is not None else self._default_features(train_file)
+        stats = FeatureStats(features, source, self.max_categories, self.seed)
+        for first, batch in train_file.batches(features):
+            if self.missing == "error":  # the whole file, so the error names the file's row
+                refuse_missing(batch, features, source, first)
+            stats.update(batch.take(rows_in(train_rows, first, batch.num_rows)))
+        prep = stats.fit(self.missing, self.scale)
+        classes = self._classes(target.take(train_rows), task, source)
+        y_train = self._encode(target.take(train_rows), task, classes, source)
         mean, std = (float(y_train.mean()), float(y_train.std()) or 1.0) if task == "regression" and self.scale else (0.0, 1.0)
         self.fitted = {
             "task": task, "target": self.target, "id_column": self.id_column, "classes": classes,
-            "features": prep.state, "columns": table.column_names, "target_scale": [mean, std],
+            "features": prep.state, "columns": train_file.column_names, "target_scale": [mean, std],
         }  # fmt: skip
-        test_source = f"data.test_path={self.test_path!r}" if self.test_path else source
 
-        def part(t: pa.Table, idx: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
-            t = t.take(idx)
-            y = self._encode(t.column(self.target), task, classes, where)
-            return prep.transform(t, where), (y - mean) / std if task == "regression" else y
+        def part(file: TableFile, column: pa.ChunkedArray, idx: np.ndarray, where: str) -> tuple:
+            y = self._encode(column.take(idx), task, classes, where)
+            return file, idx, (y - mean) / std if task == "regression" else y, where
 
-        return Splits(
-            *part(table, split.x_train, source), *part(table, split.x_val, source), *part(test, test_rows, test_source)
-        )
+        return {
+            "train": part(train_file, target, train_rows, source),
+            "val": part(train_file, target, val_rows, source),
+            "test": part(test_file or train_file, target if test_file is None else test_target, test_rows, test_source),
+        }
 
-    def _check_columns(self, table: pa.Table, source: str) -> None:
-        if self.target not in table.column_names:
-            raise config_error("data.target", self.target, f"no such column in {source}; its columns: {table.column_names}")
+    def _features(self, file: TableFile, rows: np.ndarray, source: str) -> Iterator[np.ndarray]:
+        """The prepared features of ``rows`` (sorted) of ``file``, batch by batch."""
+        prep = TablePreprocessor(self._state()["features"])
+        names = [c["name"] for c in prep.state["columns"]]
+        for first, batch in file.batches(names):
+            picked = rows_in(rows, first, batch.num_rows)
+            yield prep.transform(batch.take(picked), source, first)
+
+    def _check_columns(self, file: TableFile, source: str) -> pa.ChunkedArray:
+        """The target column, once the target, features and id column are found in ``file``."""
+        names = file.column_names
+        if self.target not in names:
+            raise config_error("data.target", self.target, f"no such column in {source}; its columns: {names}")
         wanted = [c for c in [*(self.features or []), self.id_column] if c is not None]
-        absent = [c for c in wanted if c not in table.column_names]
+        absent = [c for c in wanted if c not in names]
         if absent:
             raise config_error(
                 "data.features" if absent[0] != self.id_column else "data.id_column", absent[0],
-                f"no such column in {source}; its columns: {table.column_names}",
+                f"no such column in {source}; its columns: {names}",
             )  # fmt: skip
-        count, row = first_missing(table.column(self.target))
+        target = file.column(self.target)
+        count, row = first_missing(target)
         if count:
             raise config_error("data.target", self.target, f"has {count} missing values in {source} (first in row {row})")
+        return target
 
-    def _default_features(self, table: pa.Table) -> list[str]:
-        return [c for c in table.column_names if c not in (self.target, self.id_column)]
+    def _default_features(self, file: TableFile) -> list[str]:
+        return [c for c in file.column_names if c not in (self.target, self.id_column)]
 
     def _labels(self, column: pa.ChunkedArray, task: str, source: str) -> np.ndarray:
         """Class indices (classification) or values, over the whole file, for splitting."""
@@ -179,12 +233,12 @@ class TableDataModule(FittedPreprocessing, ArrayDataModule):
     def _classes(self, column: pa.ChunkedArray, task: str, source: str) -> list[Any] | None:
         if task == "regression":
             return None
-        values = column.to_pylist()
+        column = plain(column)
         if pa.types.is_floating(column.type):
-            if not all(float(v).is_integer() for v in values):
-                raise config_error("data.task", task, f"target {self.target!r} of {source} holds real values: regression")
-            values = [int(v) for v in values]
-        classes = sorted(set(values))
+            if not pc.all(pc.equal(column, pc.floor(column))).as_py():
+                raise config_error("data.task", task, f"target {self.target!r} of {source} holds real values")
+            column = column.cast(pa.int64())
+        classes = sorted(pc.unique(column).to_pylist())
         if len(classes) < 2:
             raise config_error(
                 "data.target", self.target, f"has a single class ({classes[0]!r}) in {source}; classification needs 2 or more"
@@ -194,17 +248,15 @@ class TableDataModule(FittedPreprocessing, ArrayDataModule):
     def _encode(self, column: pa.ChunkedArray, task: str, classes: list[Any] | None, source: str) -> np.ndarray:
         if task == "regression":
             return numbers(column).astype(np.float32)
-        index = {c: i for i, c in enumerate(classes)}
-        values = column.to_pylist()
-        if pa.types.is_floating(column.type):
-            values = [int(v) if float(v).is_integer() else v for v in values]
-        unseen = next((v for v in values if v not in index), None)
-        if unseen is not None:
+        column = plain(column)
+        index = pc.index_in(column, value_set=pa.array(classes).cast(column.type))
+        if index.null_count:
+            unseen = column[int(np.argmax(index.is_null().to_numpy(zero_copy_only=False)))].as_py()
             raise config_error(
                 "data.target", self.target, f"label {unseen!r} in {source} was not seen in training; "
                 f"training's labels: {[str(c) for c in classes]}",
             )  # fmt: skip
-        return np.array([index[v] for v in values], dtype=np.int64)
+        return index.to_numpy(zero_copy_only=False).astype(np.int64)
 
     # Predictions on new rows.
     def predict_inputs(self, path: str | Path) -> tuple[list[str], torch.Tensor]:
@@ -222,6 +274,17 @@ class TableDataModule(FittedPreprocessing, ArrayDataModule):
         ids = state["id_column"]
         names = [str(v) for v in table.column(ids).to_pylist()] if ids in table.column_names else list(map(str, range(table.num_rows)))
         return names, torch.from_numpy(x)
+
+
+def plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A dictionary-encoded column as its values, any other as it is."""
+    return column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
+
+
+def rows_in(rows: np.ndarray, first: int, count: int) -> np.ndarray:
+    """The positions, within a batch of ``count`` rows starting at row ``first``, of the sorted ``rows`` it holds."""
+    lo, hi = np.searchsorted(rows, [first, first + count])
+    return rows[lo:hi] - first
 
 
 def infer_task(column: pa.ChunkedArray, name: str, max_categories: int) -> str:

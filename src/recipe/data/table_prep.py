@@ -8,6 +8,8 @@ median per numeric column, the categories of each string column.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,22 +25,39 @@ SUFFIXES = (".csv", ".tsv", ".parquet")
 MISSING_POLICIES = ("error", "impute")
 
 
-def read_table(path: str | Path, key: str = "data.path") -> pa.Table:
-    """The whole table at ``path``; a ``ConfigError`` naming ``key`` when it is missing or unreadable."""
-    path = Path(path).expanduser()
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
+def check_suffix(path: Path, key: str) -> None:
+    """Raise a ``ConfigError`` naming ``key`` unless ``path`` is an existing file with a known suffix."""
+    if path.suffix.lower() not in SUFFIXES:
         raise config_error(key, str(path), f"must end in one of {', '.join(SUFFIXES)}")
     if not path.is_file():
         raise config_error(key, str(path), "no such file")
+
+
+@contextmanager
+def unreadable(key: str, path: Path) -> Iterator[None]:
+    """Turn pyarrow's reading errors into a ``ConfigError`` naming ``key``, the file and the first line of why."""
     try:
-        if suffix == ".parquet":
-            return pq.read_table(path)
-        parse = pacsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ",")
-        return pacsv.read_csv(path, parse_options=parse, convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+        yield
     except (pa.ArrowException, OSError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise config_error(key, str(path), f"not a readable {suffix} file ({reason})") from None
+        raise config_error(key, str(path), f"not a readable {path.suffix.lower()} file ({reason})") from None
+
+
+def csv_options(path: Path, columns: list[str] | None = None) -> tuple[pacsv.ParseOptions, pacsv.ConvertOptions]:
+    """How a ``.csv`` or ``.tsv`` file is parsed: its delimiter, empty cells as missing, optionally some columns."""
+    parse = pacsv.ParseOptions(delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+    return parse, pacsv.ConvertOptions(strings_can_be_null=True, include_columns=columns)
+
+
+def read_table(path: str | Path, key: str = "data.path") -> pa.Table:
+    """The whole table at ``path``; a ``ConfigError`` naming ``key`` when it is missing or unreadable."""
+    path = Path(path).expanduser()
+    check_suffix(path, key)
+    with unreadable(key, path):
+        if path.suffix.lower() == ".parquet":
+            return pq.read_table(path)
+        parse, convert = csv_options(path)
+        return pacsv.read_csv(path, parse_options=parse, convert_options=convert)
 
 
 def kind_of(column: pa.ChunkedArray) -> str | None:
@@ -67,15 +86,102 @@ def first_missing(column: pa.ChunkedArray) -> tuple[int, int]:
     return int(missing.sum()), int(np.argmax(missing)) + 1 if missing.any() else 0
 
 
-def refuse_missing(table: pa.Table, columns: list[str], source: str) -> None:
-    """Raise a ``ConfigError`` naming the first of ``columns`` with a missing value (``data.missing=error``)."""
+def refuse_missing(table: pa.Table, columns: list[str], source: str, first_row: int = 0) -> None:
+    """Raise a ``ConfigError`` naming the first of ``columns`` with a missing value (``data.missing=error``);
+    ``table`` starts at row ``first_row`` of the file (a streamed batch)."""
     for name in columns:
         count, row = first_missing(table.column(name))
         if count:
             raise config_error(
                 "data.missing", "error", f"column {name!r} of {source} has {count} missing values (first in row "
-                f"{row}); data.missing=impute fills them (numbers: train median plus an indicator column)",
+                f"{first_row + row}); data.missing=impute fills them (numbers: train median plus an indicator column)",
             )  # fmt: skip
+
+
+MEDIAN_SAMPLE = 100_000  # training values per column the imputation median is taken from (all when fewer)
+
+
+class FeatureStats:
+    """Train statistics of the feature columns, accumulated over batches of training rows (the whole split at once,
+    or streamed): per numeric column the count, mean and sum of squared deviations (merged as in Chan et al.'s
+    parallel variance) and a uniform sample of values for the median; per string column its categories.
+
+    Args:
+        features: the feature columns.
+        source: names the file in errors.
+        max_categories: the most distinct strings a column may hold.
+        seed: seed of the median's sample.
+    """
+
+    def __init__(self, features: list[str], source: str, max_categories: int, seed: int) -> None:
+        self.features, self.source, self.max_categories = features, source, max_categories
+        self.rng = np.random.default_rng(seed)
+        self.kinds: dict[str, str] = {}
+        self.missing = dict.fromkeys(features, 0)
+        self.moments = {name: (0, 0.0, 0.0) for name in features}  # count, mean, sum of squared deviations
+        self.sample: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # random keys and values, the smallest keys kept
+        self.categories: dict[str, set[str]] = {name: set() for name in features}
+
+    def update(self, table: pa.Table) -> None:
+        """Add the training rows ``table``."""
+        for name in self.features:
+            column = table.column(name)
+            kind = self.kinds.setdefault(name, self._kind(name, column))
+            self.missing[name] += first_missing(column)[0]
+            if kind == "numeric":
+                self._add_numbers(name, numbers(column))
+            else:
+                found = pc.unique(column.cast(pa.string())).to_pylist()
+                self.categories[name].update(v for v in found if v is not None)
+                if len(self.categories[name]) + bool(self.missing[name]) > self.max_categories:
+                    raise config_error(
+                        "data.features", name, f"column of {self.source} has more than data.max_categories="
+                        f"{self.max_categories} distinct strings: neither numeric nor encodable (drop it or raise it)",
+                    )  # fmt: skip
+
+    def _kind(self, name: str, column: pa.ChunkedArray) -> str:
+        kind = kind_of(column)
+        if kind is None:
+            raise config_error(
+                "data.features", name, f"column of {self.source} has type {column.type}: neither numeric nor "
+                "encodable (numbers, booleans or strings); leave it out of data.features",
+            )  # fmt: skip
+        return kind
+
+    def _add_numbers(self, name: str, values: np.ndarray) -> None:
+        present = values[~np.isnan(values)]
+        if not present.size:
+            return
+        n, mean, m2 = self.moments[name]
+        b_n, b_mean = present.size, float(present.mean())
+        b_m2 = float(((present - b_mean) ** 2).sum())
+        total, delta = n + b_n, b_mean - mean
+        self.moments[name] = (total, mean + delta * b_n / total, m2 + b_m2 + delta**2 * n * b_n / total)
+        keys, kept = self.sample.get(name, (np.empty(0), np.empty(0)))
+        keys, kept = np.concatenate([keys, self.rng.random(b_n)]), np.concatenate([kept, present])
+        if keys.size > MEDIAN_SAMPLE:
+            smallest = np.argpartition(keys, MEDIAN_SAMPLE)[:MEDIAN_SAMPLE]
+            keys, kept = keys[smallest], kept[smallest]
+        self.sample[name] = (keys, kept)
+
+    def fit(self, missing: str, standardize: bool) -> TablePreprocessor:
+        """The preprocessor of these statistics (``missing`` and ``standardize`` as ``TablePreprocessor`` takes)."""
+        columns = []
+        for name in self.features:
+            if self.kinds[name] == "categorical":
+                categories = sorted(self.categories[name]) + ([None] if self.missing[name] else [])
+                columns.append({"name": name, "kind": "categorical", "categories": categories})
+                continue
+            n, mean, m2 = self.moments[name]
+            std = (m2 / n) ** 0.5 if n else 1.0
+            if not standardize:
+                mean, std = 0.0, 1.0
+            median = float(np.median(self.sample[name][1])) if n else 0.0
+            columns.append(
+                {"name": name, "kind": "numeric", "mean": mean, "std": std if std > 1e-12 else 1.0, "median": median,
+                 "indicator": bool(self.missing[name])}
+            )  # fmt: skip
+        return TablePreprocessor({"columns": columns, "missing": missing})
 
 
 class TablePreprocessor:
@@ -91,44 +197,6 @@ class TablePreprocessor:
 
     def __init__(self, state: dict[str, Any]) -> None:
         self.state = state
-
-    @classmethod
-    def fit(
-        cls, table: pa.Table, features: list[str], source: str, missing: str, standardize: bool, max_categories: int
-    ) -> TablePreprocessor:
-        """Fit on the training rows ``table``; ``source`` names the file in errors."""
-        columns = []
-        for name in features:
-            column = table.column(name)
-            kind = kind_of(column)
-            count, _ = first_missing(column)
-            if kind == "numeric":
-                values = numbers(column)
-                present = values[~np.isnan(values)]
-                mean, std = (float(present.mean()), float(present.std())) if present.size else (0.0, 1.0)
-                if not standardize:
-                    mean, std = 0.0, 1.0
-                median = float(np.median(present)) if present.size else 0.0
-                columns.append(
-                    {"name": name, "kind": kind, "mean": mean, "std": std if std > 1e-12 else 1.0, "median": median,
-                     "indicator": bool(count)}
-                )  # fmt: skip
-            elif kind == "categorical":
-                categories = sorted({v for v in strings(column) if v is not None})
-                if count:
-                    categories.append(None)
-                if len(categories) > max_categories:
-                    raise config_error(
-                        "data.features", name, f"column of {source} has {len(categories)} distinct strings, more than "
-                        f"data.max_categories={max_categories}: neither numeric nor encodable (drop it or raise the limit)",
-                    )  # fmt: skip
-                columns.append({"name": name, "kind": kind, "categories": categories})
-            else:
-                raise config_error(
-                    "data.features", name, f"column of {source} has type {column.type}: neither numeric nor encodable "
-                    "(numbers, booleans or strings); leave it out of data.features",
-                )  # fmt: skip
-        return cls({"columns": columns, "missing": missing})
 
     @property
     def width(self) -> int:
@@ -153,11 +221,12 @@ class TablePreprocessor:
                     f"in training it was {column['kind']}"
                 )
 
-    def transform(self, table: pa.Table, source: str) -> np.ndarray:
-        """The ``(rows, width)`` float32 features of ``table``, with the fitted statistics and categories."""
+    def transform(self, table: pa.Table, source: str, first_row: int = 0) -> np.ndarray:
+        """The ``(rows, width)`` float32 features of ``table`` (from row ``first_row`` of ``source``), with the
+        fitted statistics and categories."""
         self.check_columns(table, source)
         if self.state["missing"] == "error":
-            refuse_missing(table, [c["name"] for c in self.state["columns"]], source)
+            refuse_missing(table, [c["name"] for c in self.state["columns"]], source, first_row)
         out = np.zeros((table.num_rows, self.width), dtype=np.float32)
         at = 0
         for column in self.state["columns"]:
