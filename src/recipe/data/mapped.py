@@ -1,13 +1,12 @@
 """Rows of a float32 matrix written to a ``.npy`` file batch by batch, and read back memory-mapped.
 
-A prepared table larger than memory lives on disk: ``write_rows`` appends each batch as it is prepared (the header
-first, with the row count known in advance), and ``MappedRows`` gathers a training batch with one fancy index into a
-``numpy`` memory map, which the operating system pages in and out as it needs.
+A prepared table larger than memory lives on disk: ``open_rows`` writes the header (the row count is known in
+advance), each batch is appended as it is prepared, and ``MappedRows`` gathers a training batch with one fancy
+index into a ``numpy`` memory map, which the operating system pages in and out as it needs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -16,15 +15,12 @@ import torch
 from torch.utils.data import Dataset
 
 
-def write_rows(out: IO[bytes], batches: Iterable[np.ndarray], rows: int, width: int) -> None:
-    """Write ``batches`` of ``(n, width)`` float32 rows, ``rows`` in all, to ``out`` as one ``.npy`` array."""
+def open_rows(path: Path, rows: int, width: int) -> IO[bytes]:
+    """``path`` opened for writing a ``(rows, width)`` float32 ``.npy`` array: its header written, its rows to be
+    appended as little-endian float32 bytes, in order."""
+    out = open(path, "wb")  # noqa: SIM115 (the caller closes it)
     np.lib.format.write_array_header_1_0(out, {"descr": "<f4", "fortran_order": False, "shape": (rows, width)})
-    written = 0
-    for batch in batches:
-        out.write(np.ascontiguousarray(batch, dtype="<f4").tobytes())
-        written += len(batch)
-    if written != rows:
-        raise RuntimeError(f"wrote {written} rows of {rows} announced")
+    return out
 
 
 class MappedRows(Dataset):

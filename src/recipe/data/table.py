@@ -6,8 +6,9 @@ import shutil
 import tempfile
 import weakref
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -17,7 +18,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from recipe.data.arrays import FittedPreprocessing, ArrayDataModule, Splits, check_fractions, stratified_splits, with_validation
 from recipe.data.cache import check_cache, choose_cache
-from recipe.data.mapped import MappedRows, write_rows
+from recipe.data.mapped import MappedRows, open_rows
 from recipe.data.table_file import TableFile, table_bytes
 from recipe.data.table_prep import (
     MISSING_POLICIES,
@@ -32,6 +33,15 @@ from recipe.data.table_prep import (
 from recipe.errors import ConfigError, config_error
 
 TASKS = ("classification", "regression")
+
+
+class Part(NamedTuple):
+    """A split: the file its rows come from, those rows (sorted), their prepared targets, the file's name in errors."""
+
+    file: TableFile
+    rows: np.ndarray
+    y: np.ndarray
+    source: str
 
 
 class TableDataModule(FittedPreprocessing, ArrayDataModule):
@@ -137,20 +147,24 @@ class TableDataModule(FittedPreprocessing, ArrayDataModule):
             raise config_error("data.folds", self.folds, "needs data.cache=memory (cross-validation pools splits)")
         folder = Path(tempfile.mkdtemp(prefix="recipe-table-"))
         weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)
-        for split, (file, rows, y, source) in self._fit().items():
-            with open(folder / f"{split}.npy", "wb") as out:
-                write_rows(out, self._features(file, rows, source), len(rows), self.input_shape[0])
-            self.datasets[split] = MappedRows(folder / f"{split}.npy", torch.from_numpy(y))
+        parts = self._fit()
+        width = self.input_shape[0]
+        with ExitStack() as files:
+            out = {s: files.enter_context(open_rows(folder / f"{s}.npy", len(p.rows), width)) for s, p in parts.items()}
+            for split, x in self._features(parts):
+                out[split].write(np.ascontiguousarray(x, dtype="<f4").tobytes())
+        self.datasets = {s: MappedRows(folder / f"{s}.npy", torch.from_numpy(p.y)) for s, p in parts.items()}
         rank_zero_info(f"data.cache=disk: the features of every split are memory-mapped from {folder}")
 
     def load_splits(self) -> Splits:
         parts = self._fit()
-        arrays = [
-            (np.concatenate(list(self._features(file, rows, source))), y) for file, rows, y, source in parts.values()
-        ]
-        return Splits(*arrays[0], *arrays[1], *arrays[2])
+        chunks: dict[str, list[np.ndarray]] = {split: [] for split in parts}
+        for split, x in self._features(parts):
+            chunks[split].append(x)
+        x_train, x_val, x_test = (np.concatenate(chunks[split]) for split in ("train", "val", "test"))
+        return Splits(x_train, parts["train"].y, x_val, parts["val"].y, x_test, parts["test"].y)
 
-    def _fit(self) -> dict[str, tuple[TableFile, np.ndarray, np.ndarray, str]]:
+    def _fit(self) -> dict[str, Part]:
         """Fit the preprocessing on the training rows (``self.fitted``); each split's file, rows (in file order),
         prepared targets and name in errors."""
         train_file, source = TableFile(self.path, "data.path", self.stream), f"data.path={str(self.path)!r}"
@@ -182,9 +196,9 @@ class TableDataModule(FittedPreprocessing, ArrayDataModule):
             "features": prep.state, "columns": train_file.column_names, "target_scale": [mean, std],
         }  # fmt: skip
 
-        def part(file: TableFile, column: pa.ChunkedArray, idx: np.ndarray, where: str) -> tuple:
+        def part(file: TableFile, column: pa.ChunkedArray, idx: np.ndarray, where: str) -> Part:
             y = self._encode(column.take(idx), task, classes, where)
-            return file, idx, (y - mean) / std if task == "regression" else y, where
+            return Part(file, idx, (y - mean) / std if task == "regression" else y, where)
 
         return {
             "train": part(train_file, target, train_rows, source),
@@ -192,13 +206,15 @@ class TableDataModule(FittedPreprocessing, ArrayDataModule):
             "test": part(test_file or train_file, target if test_file is None else test_target, test_rows, test_source),
         }
 
-    def _features(self, file: TableFile, rows: np.ndarray, source: str) -> Iterator[np.ndarray]:
-        """The prepared features of ``rows`` (sorted) of ``file``, batch by batch."""
+    def _features(self, parts: dict[str, Part]) -> Iterator[tuple[str, np.ndarray]]:
+        """``(split, prepared features)`` batch by batch, in one pass over each file for all the splits it holds."""
         prep = TablePreprocessor(self._state()["features"])
         names = [c["name"] for c in prep.state["columns"]]
-        for first, batch in file.batches(names):
-            picked = rows_in(rows, first, batch.num_rows)
-            yield prep.transform(batch.take(picked), source, first)
+        for file in dict.fromkeys(p.file for p in parts.values()):
+            held = {split: p for split, p in parts.items() if p.file is file}
+            for first, batch in file.batches(names):
+                for split, p in held.items():
+                    yield split, prep.transform(batch.take(rows_in(p.rows, first, batch.num_rows)), p.source, first)
 
     def _check_columns(self, file: TableFile, source: str) -> pa.ChunkedArray:
         """The target column, once the target, features and id column are found in ``file``."""
