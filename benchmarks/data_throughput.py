@@ -1,13 +1,13 @@
 """Samples per second and peak memory of each loader, against in-memory tensors of the same shape.
 
-    OMP_NUM_THREADS=1 python benchmarks/data_throughput.py [--rows 300000] [--images 3000] [--limit-mb 16]
+    OMP_NUM_THREADS=1 python benchmarks/data_throughput.py [--rows 300000] [--images 4000] [--limit-mb 16]
 
 Generates a table (CSV and Parquet: float columns, a string column, an integer label) and a folder of PNG images
 in a temporary folder, both larger than ``--limit-mb``, so that ``data.cache=auto`` streams them. Each loader runs
 in a fresh process: ``setup`` (reading, fitting, decoding or writing the memory maps), then three epochs of the
 training loader (the first starts the workers); it reports the seconds of setup and of the first epoch, the samples
-per second of the later epochs, and its peak resident memory (``ru_maxrss``, which counts the pages
-of a memory map it has touched; DataLoader workers are reported apart).
+per second of the later epochs against in-memory tensors of the same shape timed in the same process, and its peak
+resident memory (``ru_maxrss``, which counts the pages of a memory map it has touched; DataLoader workers apart).
 """
 
 from __future__ import annotations
@@ -24,15 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
+from recipe.data.table_file import PARQUET_BATCH
+
 FLOATS, CLASSES, BATCH, IMAGE, EPOCHS = 30, 3, 256, 64, 3
 
 CASES = {  # name: (what, data module settings)
-    "table tensors": ("table", None),
     "csv, cache=memory": ("table", {"path": "t.csv", "cache": "memory"}),
     "csv, cache=auto (streamed)": ("table", {"path": "t.csv", "cache": "auto"}),
     "csv, cache=auto (streamed), 2 workers": ("table", {"path": "t.csv", "cache": "auto", "num_workers": 2}),
     "parquet, cache=auto (streamed)": ("table", {"path": "t.parquet", "cache": "auto"}),
-    "image tensors": ("images", None),
     "image folder, cache=memory": ("images", {"cache": "memory"}),
     "image folder, cache=auto (lazy), 0 workers": ("images", {"cache": "auto", "num_workers": 0}),
     "image folder, cache=auto (lazy), 2 workers": ("images", {"cache": "auto", "num_workers": 2}),
@@ -53,7 +53,7 @@ def generate(folder: Path, rows: int, images: int) -> None:
     columns["label"] = x[:, :CLASSES].argmax(1)
     table = pa.table(columns)
     pacsv.write_csv(table, folder / "t.csv")
-    pq.write_table(table, folder / "t.parquet")
+    pq.write_table(table, folder / "t.parquet", row_group_size=PARQUET_BATCH)  # streamed a row group at a time
     for i in range(images):
         label = i % CLASSES
         (folder / "images" / str(label)).mkdir(parents=True, exist_ok=True)
@@ -61,60 +61,53 @@ def generate(folder: Path, rows: int, images: int) -> None:
         Image.fromarray(pixels).save(folder / "images" / str(label) / f"{i}.png")
 
 
-def datamodule(what: str, settings: dict | None, folder: Path, limit_mb: float):
-    """The data module of a case; ``None`` settings: in-memory tensors shaped like the table or the images."""
-    import torch
-
+def datamodule(what: str, settings: dict, folder: Path, limit_mb: float):
+    """The data module of a case."""
     from recipe.data import ImageFolderDataModule, TableDataModule
-    from recipe.data.arrays import ArrayDataModule
-    from recipe.data.batched import BatchedTensorDataset
 
     common = {"batch_size": BATCH, "cache_limit_mb": limit_mb}
-    if what == "table" and settings:
-        path = folder / settings["path"]
+    if what == "table":
         rest = {k: v for k, v in settings.items() if k != "path"}
-        return TableDataModule(str(path), target="label", **common, **rest)
-    if what == "images" and settings:
-        return ImageFolderDataModule(str(folder / "images"), image_size=IMAGE, augment=None, **common, **settings)
-    reference = json.loads((folder / f"{what}.json").read_text())  # the shapes the data modules gave
-
-    class Tensors(ArrayDataModule):
-        def setup(self, stage: str | None = None) -> None:
-            x = torch.zeros(reference["rows"], *reference["shape"], dtype=getattr(torch, reference["dtype"]))
-            self.datasets["train"] = BatchedTensorDataset(x, torch.zeros(len(x), dtype=torch.int64))
-
-    return Tensors(batch_size=BATCH)
+        return TableDataModule(str(folder / settings["path"]), target="label", **common, **rest)
+    return ImageFolderDataModule(str(folder / "images"), image_size=IMAGE, augment=None, **common, **settings)
 
 
-def measure(name: str, folder: Path, limit_mb: float) -> dict[str, float]:
-    """In this process: setup and one training epoch of ``name``'s loader, timed, and the peak memory."""
-    what, settings = CASES[name]
-    dm = datamodule(what, settings, folder, limit_mb)
-    start = time.perf_counter()
-    dm.setup()
-    setup_s = time.perf_counter() - start
-    train = dm.datasets["train"]
-    x, _ = train.__getitems__([0]) if hasattr(train, "__getitems__") else (train[0][0][None], None)
-    (folder / f"{what}.json").write_text(
-        json.dumps({"rows": len(train), "shape": list(x.shape[1:]), "dtype": str(x.dtype).removeprefix("torch.")})
-    )
-    loader = dm.train_dataloader()
+def samples_per_s(loader) -> tuple[float, float]:
+    """Seconds of the first epoch (which starts the workers) and samples per second of the later ones."""
     times, seen = [], 0
     for _ in range(EPOCHS):
         start = time.perf_counter()
         for batch in loader:
             seen += len(batch[1])
         times.append(time.perf_counter() - start)
-    del loader, batch
+    return times[0], seen / EPOCHS * (EPOCHS - 1) / sum(times[1:])
+
+
+def measure(name: str, folder: Path, limit_mb: float) -> dict[str, float]:
+    """In this process: setup and epochs of ``name``'s loader, its peak memory, then the same epochs from in-memory
+    tensors of the same shape and type (gathered as ``data=synthetic`` does), for the ratio."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from recipe.data.batched import BatchedTensorDataset, keep_batch
+
+    dm = datamodule(*CASES[name], folder, limit_mb)
+    start = time.perf_counter()
+    dm.setup()
+    setup_s = time.perf_counter() - start
+    loader = dm.train_dataloader()
+    first_s, per_s = samples_per_s(loader)
+    x = next(iter(loader))[0]
+    del loader
     gc.collect()  # persistent workers end with their loader, so that their peak is counted below
-    kb = 1024
-    return {
-        "setup_s": setup_s,
-        "first_s": times[0],
-        "per_s": seen / EPOCHS * (EPOCHS - 1) / sum(times[1:]),
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / kb,
-        "workers_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / kb,
-    }
+    peak, workers = (
+        resource.getrusage(who).ru_maxrss / 1024 for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    rows = len(dm.datasets["train"])
+    tensors = BatchedTensorDataset(torch.zeros(rows, *x.shape[1:], dtype=x.dtype), torch.zeros(rows, dtype=torch.int64))
+    _, reference = samples_per_s(DataLoader(tensors, batch_size=BATCH, shuffle=True, collate_fn=keep_batch))
+    return {"setup_s": setup_s, "first_s": first_s, "per_s": per_s, "vs": per_s / reference, "peak_mb": peak,
+            "workers_mb": workers}  # fmt: skip
 
 
 def main() -> None:
@@ -138,19 +131,15 @@ def main() -> None:
             f"{sizes['t.parquet']:.0f} MB); images: {args.images} PNGs, {decoded:.0f} MB as {IMAGE}x{IMAGE} RGB; "
             f"data.cache_limit_mb={args.limit_mb:g}; batch {BATCH}; training split, samples/s of epochs 2-{EPOCHS}\n"
         )
-        results = {}
-        for name in sorted(CASES, key=lambda n: CASES[n][1] is None):  # tensors last: shaped like what came before
+        print(f"| loader | setup s | epoch 1 s | samples/s | vs tensors | peak MB | workers' peak MB |\n|{'---|' * 7}")
+        for name in CASES:
             cmd = [sys.executable, __file__, "--case", name, "--folder", tmp, f"--limit-mb={args.limit_mb}"]
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if done.returncode:
                 raise SystemExit(f"{name}: failed\n{done.stderr[-3000:]}")
-            results[name] = json.loads(done.stdout.strip().splitlines()[-1])
-        reference = {what: results[name]["per_s"] for name, (what, settings) in CASES.items() if settings is None}
-        print(f"| loader | setup s | epoch 1 s | samples/s | vs tensors | peak MB | workers' peak MB |\n|{'---|' * 7}")
-        for name, (what, _) in CASES.items():
-            r = results[name]
+            r = json.loads(done.stdout.strip().splitlines()[-1])
             workers = f"{r['workers_mb']:.0f}" if r["workers_mb"] else "-"
-            speed = f"{r['per_s']:,.0f} | {r['per_s'] / reference[what]:.3f}"
+            speed = f"{r['per_s']:,.0f} | {r['vs']:.3f}"
             print(f"| {name} | {r['setup_s']:.2f} | {r['first_s']:.2f} | {speed} | {r['peak_mb']:.0f} | {workers} |")
 
 

@@ -143,10 +143,10 @@ class ImageFolderDataModule(FittedPreprocessing, ArrayDataModule):
                 self.datasets[split] = DecodedImages(files, y, self.mode, self.size)
             train = self.datasets["train"]
             sample = torch.stack([train[i][0] for i in range(min(STATS_SAMPLE, len(train)))])
-        pixels = sample.double().div(255).transpose(0, 1).reshape(sample.shape[1], -1)
-        std = pixels.std(dim=1).clamp_min(1e-3)
+        std, mean = torch.std_mean(sample.float().div_(255), dim=(0, 2, 3))
         self.fitted = {
-            "class_names": names, "image_size": list(self.size), "mode": self.mode, "mean": pixels.mean(dim=1).tolist(), "std": std.tolist(),
+            "class_names": names, "image_size": list(self.size), "mode": self.mode, "mean": mean.tolist(),
+            "std": std.clamp_min(1e-3).tolist(),
         }  # fmt: skip
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
