@@ -8,6 +8,7 @@ order, so shuffling, seeding and Lightning's ``DistributedSampler`` work unchang
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
@@ -16,7 +17,7 @@ class BatchedTensorDataset(TensorDataset):
     """A ``TensorDataset`` whose batches are gathered with one index per tensor."""
 
     def __getitems__(self, indices: list[int]) -> list[torch.Tensor]:
-        index = torch.as_tensor(indices)
+        index = torch.from_numpy(np.asarray(indices))  # numpy converts a list of ints ~5x faster than torch
         return [tensor[index] for tensor in self.tensors]
 
 

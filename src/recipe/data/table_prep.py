@@ -98,7 +98,7 @@ def refuse_missing(table: pa.Table, columns: list[str], source: str, first_row: 
             )  # fmt: skip
 
 
-MEDIAN_SAMPLE = 100_000  # training values per column the imputation median is taken from (all when fewer)
+MEDIAN_SAMPLE = 10_000  # training values per column the imputation median is taken from (all when fewer)
 
 
 class FeatureStats:
