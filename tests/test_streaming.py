@@ -81,3 +81,10 @@ def test_bad_cache_settings_name_the_key(tmp_path, key, value):
         TableDataModule("t.csv", target="y", **{key: value})
     with pytest.raises(ConfigError, match=f"data.{key}={value!r}"):
         ImageFolderDataModule(".", **{key: value})
+
+
+def test_cross_validation_needs_the_table_in_memory(tmp_path):
+    path = tmp_path / "t.csv"
+    write_table(path)
+    with pytest.raises(ConfigError, match=r"data.folds=2: needs data.cache=memory"):
+        TableDataModule(str(path), target="label", features=["x"], cache="disk", folds=2).setup()

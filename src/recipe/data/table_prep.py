@@ -3,7 +3,8 @@
 The preprocessing is written by hand rather than with scikit-learn's ``ColumnTransformer`` because its fitted state
 must be plain data (numbers, strings, lists) that a checkpoint loaded with ``weights_only=True`` can carry, so that
 predictions reuse the training run's statistics and encodings; what it computes is small: train mean, std and
-median per numeric column, the categories of each string column.
+median per numeric column, the categories of each string column, accumulated batch by batch (``FeatureStats``) so
+that a table streamed from disk is fitted as one read whole.
 """
 
 from __future__ import annotations
