@@ -18,7 +18,7 @@ from recipe.callbacks import StoreRunConfig, load_checkpoint
 from recipe.callbacks.resume import exit_code_on_stop
 from recipe.config import CONF_DIR, set_project_root
 from recipe.distributed import isolate_multirun_job, launch_env
-from recipe.entry import entry_point, optimized_value
+from recipe.entry import entry_point, launch, optimized_value
 from recipe.hparams import log_hparams
 from recipe.instantiate import instantiate, instantiate_all
 from recipe.lr_find import find_lr
@@ -87,9 +87,9 @@ def load_test_weights(trainer: L.Trainer, module: L.LightningModule, which: str)
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 @entry_point(check_train_config)
 def main(cfg: DictConfig) -> float | list[float] | None:
-    isolate_multirun_job(LAUNCH_ENV)  # in a -m sweep, Lightning's DDP children run this job only
+    isolate_multirun_job(LAUNCH_ENV, __file__)  # in a -m sweep, Lightning's DDP children run this job only
     return optimized_value(train(cfg), cfg.optimized_metric)
 
 
 if __name__ == "__main__":
-    main()
+    launch(main, CONF_DIR)

@@ -7,11 +7,13 @@ from __future__ import annotations
 import functools
 import math
 import shutil
+import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig
@@ -90,3 +92,29 @@ def optimized_value(metrics: Mapping[str, float], key: str | Sequence[str] | Non
     if key not in metrics:
         raise config_error("optimized_metric", key, f"not logged by this run; logged: {sorted(metrics)}")
     return metrics[key] if math.isfinite(metrics[key]) else float("nan")
+
+
+def check_group_choices(conf_dir: Path, args: Sequence[str]) -> None:
+    """Stop in one line on a config group given a value that is no option name (``lr_find=true``, ``debug=1``):
+    Hydra reports those with a traceback, before any task code runs."""
+    groups = {p.name for p in conf_dir.iterdir() if p.is_dir()}
+    parser = OverridesParser.create()
+    for arg in args:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        try:
+            override = parser.parse_override(arg)
+        except Exception:  # malformed: Hydra says what is wrong with it, in its own one line
+            continue
+        key = override.key_or_group
+        if key not in groups or override.is_sweep_override() or isinstance(override.value(), str | None):
+            continue
+        options = ", ".join(sorted(p.stem for p in (conf_dir / key).glob("*.yaml")))
+        print_error(str(config_error(key, arg.split("=", 1)[1], f"a config group takes an option: {options}")))
+        raise SystemExit(2)
+
+
+def launch(main: Callable[[], object], conf_dir: Path) -> None:
+    """Run an entry point's ``@hydra.main`` function from the command line, after ``check_group_choices``."""
+    check_group_choices(conf_dir, sys.argv[1:])
+    main()
