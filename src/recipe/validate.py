@@ -241,6 +241,9 @@ def check_metrics(cfg: DictConfig) -> None:
             raise config_error(key, metric, f"not a metric this module logs; choose one of {sorted(logged)}")
 
 
+FIXES = {"optimized_metric": "optimized_metric=null", "scheduler.monitor": "scheduler=cosine"}  # else ~callbacks.<name>
+
+
 def validation_off(trainer: DictConfig) -> str | None:
     """The ``trainer`` setting that turns validation off for the whole run, if one does."""
     if trainer.get("limit_val_batches", 1.0) == 0:
@@ -259,9 +262,7 @@ def check_validation_metrics(cfg: DictConfig) -> None:
     watched = [("optimized_metric", m) for m in ([objectives] if isinstance(objectives, str) else objectives)]
     on_val = [(key, m) for key, m in [*monitors(cfg), *watched] if isinstance(m, str) and m.startswith("val/")]
     if off and on_val:
-        fixes = [
-            f"~{key.removesuffix('.monitor')}" if key.startswith("callbacks.") else f"{key}=null" for key, _ in on_val
-        ]
+        fixes = [FIXES.get(key) or f"~{key.removesuffix('.monitor')}" for key, _ in on_val]
         key, metric = on_val[0]
         raise config_error(key, metric, f"never logged: {off} turns validation off; add {' '.join(fixes)}")
 
