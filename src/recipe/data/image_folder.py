@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 from recipe.data.arrays import FittedPreprocessing, ArrayDataModule, check_fractions, stratified_splits, with_validation
 from recipe.data.batched import BatchedTensorDataset, keep_batch
 from recipe.data.images import MODES, class_folders, decode, image_files, readable
+from recipe.data.labels import MIN_SAMPLES, check_classes
 from recipe.errors import ConfigError, config_error
 
 CACHES = ("memory", "none")
@@ -108,6 +109,8 @@ class ImageFolderDataModule(FittedPreprocessing, ArrayDataModule):
             files = self._readable(files)
             splits[split] = ([f for f, _ in files], np.array([y for _, y in files], dtype=np.int64))
         x, y = np.array(splits["train"][0], dtype=object), splits["train"][1]
+        carved = 1 if {"val", "test"} <= set(splits) else MIN_SAMPLES  # val/ and test/ given: nothing is carved
+        check_classes(y, "data.path", str(self.path), names, " in train/" if given else "", carved)
         if "test" not in splits:
             s = stratified_splits(x, y, self.val_fraction, self.test_fraction, self.seed)
         elif "val" not in splits:
@@ -161,6 +164,7 @@ class ImageFolderDataModule(FittedPreprocessing, ArrayDataModule):
             dataset,
             batch_size=self.per_device_batch_size,
             shuffle=shuffle,
+            drop_last=self.drop_last(split),
             collate_fn=keep_batch if isinstance(dataset, BatchedTensorDataset) else None,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
