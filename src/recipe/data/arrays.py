@@ -14,6 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from recipe.data.batched import BatchedTensorDataset, keep_batch
+from recipe.data.resumable import train_loader
 from recipe.errors import config_error, require_fraction, require_positive_int
 
 
@@ -157,14 +158,11 @@ class ArrayDataModule(L.LightningDataModule):
         return [self.augment(x), y]
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            self.datasets[split],
-            batch_size=self.per_device_batch_size,
-            shuffle=shuffle,
-            collate_fn=keep_batch,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
+        dataset, batch_size = self.datasets[split], self.per_device_batch_size
+        kwargs = {"collate_fn": keep_batch, "num_workers": self.num_workers, "persistent_workers": self.num_workers > 0}
+        if shuffle:  # training: resumes in the middle of an epoch with the batches the run left
+            return train_loader(dataset, self.trainer, self.seed, batch_size=batch_size, **kwargs)
+        return DataLoader(dataset, batch_size=batch_size, **kwargs)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
