@@ -19,7 +19,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig
 
 from recipe.console import copy_output_to_log, print_config_tree, print_error
-from recipe.errors import ConfigError, TrainingDiverged, config_error
+from recipe.errors import CheckpointWriteError, ConfigError, TrainingDiverged, config_error
 
 Task = Callable[[DictConfig], "float | list[float] | None"]
 HYDRA_FILES = {".hydra"}  # what Hydra writes into a run folder before the task starts (besides its .log)
@@ -55,9 +55,9 @@ def _fail(err: Exception, folder: Path | None) -> None:
 def entry_point(check: Callable[[DictConfig], None]) -> Callable[[Task], Task]:
     """Wrap an entry point's task: ``check(cfg)`` first, then the config tree, the task, and ``Outputs:``.
 
-    A ``ConfigError`` or ``TrainingDiverged`` becomes one line on stderr (the last one printed) and exit code 2
-    or 1; a run that fails before writing anything of its own leaves no folder behind. In a ``-m`` sweep the
-    error is re-raised so that the sweeper records the job as failed.
+    A ``ConfigError``, ``TrainingDiverged`` or ``CheckpointWriteError`` becomes one line on stderr (the last one
+    printed) and exit code 2 or 1; a run that fails before writing anything of its own leaves no folder behind. In
+    a ``-m`` sweep the error is re-raised so that the sweeper records the job as failed.
     """
 
     def wrap(task: Task) -> Task:
@@ -71,7 +71,7 @@ def entry_point(check: Callable[[DictConfig], None]) -> Callable[[Task], Task]:
                     check(cfg)
                     print_config_tree(cfg)
                     value = task(cfg)
-                except (ConfigError, TrainingDiverged) as err:
+                except (ConfigError, TrainingDiverged, CheckpointWriteError) as err:
                     _fail(err, folder)
                 if folder is not None:
                     rank_zero_info(f"Outputs: {folder}")

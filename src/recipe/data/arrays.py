@@ -15,6 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from recipe.data.batched import BatchedTensorDataset, keep_batch
+from recipe.data.resumable import train_loader
 from recipe.errors import config_error, require_fraction, require_positive_int
 
 
@@ -176,15 +177,12 @@ class ArrayDataModule(L.LightningDataModule):
         return drop
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            self.datasets[split],
-            batch_size=self.per_device_batch_size,
-            shuffle=shuffle,
-            drop_last=self.drop_last(split),
-            collate_fn=keep_batch,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
+        dataset, batch_size = self.datasets[split], self.per_device_batch_size
+        kwargs = {"collate_fn": keep_batch, "num_workers": self.num_workers, "persistent_workers": self.num_workers > 0}
+        kwargs["drop_last"] = self.drop_last(split)
+        if shuffle:  # training: resumes in the middle of an epoch with the batches the run left
+            return train_loader(dataset, self.trainer, self.seed, batch_size=batch_size, **kwargs)
+        return DataLoader(dataset, batch_size=batch_size, **kwargs)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
