@@ -23,10 +23,7 @@ FIXES: dict[str, tuple[str, ...]] = {
         "early stopping on val/loss (callbacks.early_stopping.patience)",
     ),
     "still improving": ("train longer: raise trainer.max_epochs",),
-    "too few epochs": (
-        "train and validate longer: raise trainer.max_epochs (the verdict needs improving_epochs + 1 validated "
-        "epochs, callbacks.run_report)",
-    ),
+    "too few epochs": ("train longer: raise trainer.max_epochs (or lower callbacks.run_report.improving_epochs)",),
     "underfitting": (
         "more capacity: a wider or deeper model",
         "train longer: raise trainer.max_epochs",
