@@ -45,7 +45,10 @@ TRAINER_RULES: dict[str, tuple[Any, str]] = {
     "check_val_every_n_epoch": (lambda v: v is None or (is_int(v) and v >= 1), "null or an integer >= 1"),
     "log_every_n_steps": (lambda v: v is None or (is_int(v) and v >= 1), "an integer >= 1"),
     "num_sanity_val_steps": (lambda v: v is None or (is_int(v) and v >= -1), "-1 (all batches) or an integer >= 0"),
-    "limit_train_batches": (_limit, "a fraction in [0, 1] or a whole number of batches"),
+    "limit_train_batches": (
+        lambda v: _limit(v) and v != 0,
+        "a fraction in (0, 1] or a number of batches >= 1 (0 trains nothing)",
+    ),
     "limit_val_batches": (_limit, "a fraction in [0, 1] or a whole number of batches"),
     "limit_test_batches": (_limit, "a fraction in [0, 1] or a whole number of batches"),
 }

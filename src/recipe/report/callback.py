@@ -12,7 +12,7 @@ from lightning.pytorch.callbacks import Callback
 
 from recipe.callbacks.guards import stability_fixes
 from recipe.callbacks.resume import last_checkpoint_path
-from recipe.errors import ConfigError, TrainingDiverged, config_error
+from recipe.errors import ConfigError, TrainingDiverged
 from recipe.report.render import markdown, plot_curves, print_summary
 from recipe.report.verdict import Thresholds, diagnose
 from recipe.sweeps.trial import pruned_reason
@@ -62,12 +62,8 @@ class RunReport(Callback):
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Write the report; a fit that took no optimizer step is an error, so untrained weights are never tested."""
         self.write(trainer)
-        if trainer.global_step == 0:
-            untrained = "the test would score untrained weights"
-            limit = trainer.limit_train_batches
-            if limit == 0:
-                raise config_error("trainer.limit_train_batches", limit, f"trains nothing: {untrained}")
-            raise ConfigError(f"the fit took no optimizer step: {untrained}")
+        if trainer.global_step == 0:  # limit_train_batches=0 is refused before the run; this catches the rest
+            raise ConfigError("the fit took no optimizer step: the test would score untrained weights")
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if isinstance(exception, TrainingDiverged):
