@@ -173,7 +173,9 @@ def test_a_run_that_trains_nothing_is_one_error_line_and_is_not_tested(make_cfg,
     assert exit_info.value.code == 2
     captured = capsys.readouterr()
     errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and errors[0].startswith("error: trainer.limit_train_batches=0: must be a fraction in (0, 1]")
+    assert len(errors) == 1 and errors[0].startswith(
+        "error: trainer.limit_train_batches=0: must be a fraction in (0, 1]"
+    )
     assert "(0 trains nothing)" in errors[0]
     assert "test/acc" not in captured.out
 
