@@ -9,7 +9,7 @@ from recipe.build import build
 from recipe.callbacks import load_checkpoint
 from recipe.callbacks.run_config import CHECKPOINT_KEY
 from recipe.config import CONF_DIR, set_project_root
-from recipe.entry import entry_point, optimized_value
+from recipe.entry import entry_point, launch, optimized_value
 from recipe.instantiate import instantiate_all
 from recipe.trainer import build_trainer, logged_metrics
 from recipe.validate import check_eval_config
@@ -38,4 +38,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    launch(main, CONF_DIR)

@@ -6,7 +6,7 @@ import hydra
 from omegaconf import DictConfig
 
 from recipe.config import CONF_DIR, set_project_root
-from recipe.entry import entry_point
+from recipe.entry import entry_point, launch
 from recipe.predict import check_predict_config, predict
 
 set_project_root()  # conf/paths: logs/ under the project
@@ -19,4 +19,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    launch(main, CONF_DIR)

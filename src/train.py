@@ -18,12 +18,13 @@ from recipe.callbacks import StoreRunConfig, load_checkpoint
 from recipe.callbacks.resume import exit_code_on_stop
 from recipe.config import CONF_DIR, set_project_root
 from recipe.distributed import isolate_multirun_job, launch_env
-from recipe.entry import entry_point, optimized_value
+from recipe.entry import entry_point, launch, optimized_value
 from recipe.hparams import log_hparams
 from recipe.instantiate import instantiate, instantiate_all
 from recipe.lr_find import find_lr
 from recipe.module_base import global_batch_size
 from recipe.optim import resolve_lr
+from recipe.resume_path import resume_path
 from recipe.sweeps.trial import pruned_reason
 from recipe.trainer import build_trainer, logged_metrics
 from recipe.validate import check_train_config
@@ -40,8 +41,9 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> dict[s
         cfg: the composed ``train`` config, checked by ``check_train_config``.
         extra_callbacks: callbacks added to the configured ones (benchmarks and tests use it to observe a run).
     """
-    if cfg.ckpt_path:
-        load_checkpoint(cfg.ckpt_path)  # a missing or foreign file fails here, in one line
+    ckpt_path = resume_path(cfg)  # ckpt_path=auto: the run folder's newest checkpoint, or None to start fresh
+    if ckpt_path:
+        load_checkpoint(ckpt_path)  # a missing or foreign file fails here, in one line
     if cfg.seed is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule, module = build(cfg)
@@ -60,7 +62,7 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> dict[s
     run_config["optimizer"]["lr"] = module.lr.configured
 
     with exit_code_on_stop(trainer):
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     metrics = logged_metrics(trainer)
     if cfg.test and not pruned_reason():  # a pruned trial's test score is never read
         load_test_weights(trainer, module, cfg.test_weights)
@@ -87,9 +89,9 @@ def load_test_weights(trainer: L.Trainer, module: L.LightningModule, which: str)
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 @entry_point(check_train_config)
 def main(cfg: DictConfig) -> float | list[float] | None:
-    isolate_multirun_job(LAUNCH_ENV)  # in a -m sweep, Lightning's DDP children run this job only
+    isolate_multirun_job(LAUNCH_ENV, __file__)  # in a -m sweep, Lightning's DDP children run this job only
     return optimized_value(train(cfg), cfg.optimized_metric)
 
 
 if __name__ == "__main__":
-    main()
+    launch(main, CONF_DIR)

@@ -2,12 +2,14 @@
 
 import datetime
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
 from recipe.data.image_folder import ImageFolderDataModule
+from recipe.data.npz import NpzDataModule
 from recipe.data.table import TableDataModule
 from recipe.errors import ConfigError
 
@@ -24,15 +26,20 @@ def image(path, size=(6, 6)):
     Image.new("L", size, 128).save(path)
 
 
-def images(tmp_path, corrupt=False, empty_class=False):
-    for c in ("a", "b"):
-        for i in range(5):
+def images(tmp_path, corrupt=False, empty_class=False, classes=("a", "b"), per_class=5):
+    for c in classes:
+        for i in range(per_class):
             image(tmp_path / c / f"{i}.png")
     if corrupt:
         (tmp_path / "a" / "broken.png").write_bytes(b"\x89PNG not really")
     if empty_class:
         (tmp_path / "c").mkdir()
     return str(tmp_path)
+
+
+def npz(tmp_path, labels):
+    np.savez(tmp_path / "d.npz", x=np.zeros((len(labels), 3)), y=np.array(labels))
+    return NpzDataModule(str(tmp_path / "d.npz"))
 
 
 def timestamps(tmp_path):
@@ -54,6 +61,21 @@ CASES = {
     "one class": (
         lambda p: TableDataModule(table(p, TABLE.replace("no", "yes")), target="label"),
         ["data.target='label'", "single class ('yes')"],
+    ),
+    "one sample of a class": (
+        lambda p: TableDataModule(table(p, TABLE + "11,x,maybe\n"), target="label"),
+        ["data.target='label'", "class 'maybe' has 1 sample", "t.csv", "2 or more"],
+    ),
+    "npz labels not 0..C-1": (lambda p: npz(p, [0, 1000, 2000] * 4), ["data.path['y']='{0, 1000, 2000}'", "0..2"]),
+    "npz single class": (lambda p: npz(p, [1] * 8), ["data.path=", "d.npz", "single class (1) in its array 'y'"]),
+    "npz one sample per class": (lambda p: npz(p, [0, 1, 2]), ["data.path=", "d.npz", "class 0 has 1 sample"]),
+    "one class folder": (
+        lambda p: ImageFolderDataModule(images(p, classes=("a",))),
+        ["data.path=", "single class ('a')"],
+    ),
+    "one image per class": (
+        lambda p: ImageFolderDataModule(images(p, per_class=1)),
+        ["data.path=", "class 'a' has 1 sample", "2 or more"],
     ),
     "unseen test label": (
         lambda p: TableDataModule(table(p), target="label", test_path=table(p, "a,b,label\n1,x,maybe\n", "test.csv")),

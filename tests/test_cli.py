@@ -88,6 +88,15 @@ def test_unknown_optimizer_lists_the_choices(tmp_path):
     assert all(name in result.stderr for name in ("adamw", "sgd", "rmsprop"))
 
 
+@pytest.mark.parametrize("script", ["train.py", "eval.py"])
+def test_group_given_a_boolean_names_its_options(tmp_path, script):
+    result = run_script(script, "lr_find=true" if script == "train.py" else "logger=false", run_dir=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    line = result.stderr.strip().splitlines()[-1]
+    key, options = ("lr_find", "apply, off, only, plot") if script == "train.py" else ("logger", "csv, mlflow")
+    assert line.startswith(f"error: {key}='") and options in line
+
+
 @pytest.mark.parametrize("content", [None, b"not a checkpoint", b"PK\x03\x04truncated"])
 def test_eval_rejects_missing_or_unreadable_checkpoints(tmp_path, content):
     ckpt = tmp_path / "model.ckpt"

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import use_noise_data
 from omegaconf import open_dict
+from sklearn.datasets import load_iris
 
 from recipe.errors import ConfigError
 from recipe.report import Thresholds, diagnose
-from train import train
+from train import main, train
 
 QUIET = [
     "trainer.enable_progress_bar=false",
@@ -67,6 +70,21 @@ def epochs(train_loss, val_loss, train_acc, val_acc) -> list[dict[str, float]]:
             "healthy",
         ),
         (epochs([1.0, 0.5, math.nan], [1.0, 0.5, math.nan], [0.8, 0.9, 0.1], [0.8, 0.9, 0.1]), 2.3, "diverged"),
+        # one epoch, or three with a settled val loss, cannot show that the val loss settled
+        (epochs([1.0], [0.45], [0.9], [0.9]), 2.3, "too few epochs"),
+        (epochs([1.0, 0.5, 0.4], [0.455, 0.452, 0.452], [0.3, 0.4, 0.4], [0.3, 0.4, 0.4]), 2.3, "too few epochs"),
+        ([], None, "too few epochs"),
+        # a small val split: its accuracy lags train's by 2 samples in 12 while the val loss falls every epoch
+        (
+            epochs(
+                [1.2, 0.6, 0.45, 0.40, 0.38],
+                [0.75, 0.55, 0.47, 0.42, 0.40],
+                [0.4, 0.8, 0.95, 0.98, 1.0],
+                [0.67, 0.75, 0.83, 0.83, 0.83],
+            ),
+            1.2,
+            "still improving",
+        ),
         (epochs([900.0, 50.0, 10.0], [800.0, 40.0, 9.0], [0.1, 0.1, 0.1], [0.1, 0.1, 0.1]), 2.3, "diverged"),
     ],
 )
@@ -75,7 +93,7 @@ def test_each_verdict_follows_from_its_curves(curves, first_loss, verdict):
 
 
 def test_thresholds_are_config():
-    curves = epochs([2.0, 1.0, 0.5], [2.0, 1.2, 1.1], [0.5, 0.8, 0.9], [0.5, 0.7, 0.75])
+    curves = epochs([2.0, 1.0, 0.5, 0.4], [2.0, 1.2, 1.1, 1.1], [0.5, 0.8, 0.9, 0.9], [0.5, 0.7, 0.75, 0.75])
     assert diagnose(curves, Thresholds()).name == "overfitting"
     assert diagnose(curves, Thresholds(overfit_acc_gap=0.2)).name == "still improving"
 
@@ -122,7 +140,10 @@ def test_lr_100_diverges(make_cfg, tmp_path):
     cfg = make_cfg(*QUIET, "optimizer.lr=100", "trainer.max_epochs=2", "trainer.limit_train_batches=10")
     train(cfg)
     assert verdict_of(tmp_path).startswith("**Verdict: diverged**")
-    assert "gradient_clip_val=1.0" in (tmp_path / "report.md").read_text()
+    report = (tmp_path / "report.md").read_text()
+    # the fixes fit the run: it already clips at 1.0 and trains in bf16, but scheduler=constant has no warmup
+    assert "- optimizer.lr=10 (optimizer.lr / 10)\n- scheduler.warmup=0.05 (warm up the LR)\n" in report
+    assert "gradient_clip_val" not in report and "precision" not in report
 
 
 def first_loss(make_cfg, run_dir: Path, accumulate: int) -> float:
@@ -138,3 +159,33 @@ def first_loss(make_cfg, run_dir: Path, accumulate: int) -> float:
 
 def test_first_step_loss_does_not_depend_on_gradient_accumulation(make_cfg, tmp_path):
     assert first_loss(make_cfg, tmp_path / "a", 1) == pytest.approx(first_loss(make_cfg, tmp_path / "b", 2))
+
+
+def test_a_one_epoch_run_has_too_few_epochs(make_cfg, tmp_path):
+    train(make_cfg(*QUIET, "trainer.max_epochs=1", "trainer.limit_train_batches=4", "trainer.limit_val_batches=2"))
+    assert verdict_of(tmp_path).startswith("**Verdict: too few epochs** (1 validated epoch(s) show no symptom yet")
+
+
+def test_a_run_that_trains_nothing_is_one_error_line_and_is_not_tested(make_cfg, capsys):
+    cfg = make_cfg(*QUIET[:-2], "trainer.limit_train_batches=0", "trainer.limit_test_batches=2")
+    with pytest.raises(SystemExit) as exit_info:
+        main(cfg)
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(
+        "error: trainer.limit_train_batches=0: must be a fraction in (0, 1]"
+    )
+    assert "(0 trains nothing)" in errors[0]
+    assert "test/acc" not in captured.out
+
+
+def test_iris_whose_val_loss_falls_every_epoch_is_not_overfitting(make_cfg, tmp_path):
+    # 15 validation samples: val acc moves in steps of 0.067 and lagged train acc by 0.133 in the last epoch
+    data = load_iris()
+    np.savez(tmp_path / "iris.npz", x=data.data.astype(np.float32), y=data.target)
+    train(make_cfg(*QUIET[:-1], "data=npz", f"data.path={tmp_path / 'iris.npz'}", "trainer.max_epochs=5"))
+    table = (tmp_path / "report.md").read_text().split("| epoch |")[1]
+    val_loss = [float(row.split("|")[3]) for row in table.splitlines()[2:7]]
+    assert all(later < earlier for earlier, later in itertools.pairwise(val_loss))
+    assert verdict_of(tmp_path).startswith("**Verdict: still improving**")

@@ -3,6 +3,7 @@ ends, with its scheduler, optimizer, EarlyStopping, data order and RNG state res
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -14,10 +15,16 @@ import pytest
 import torch
 from conftest import ROOT
 from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from recipe.entry import optimized_value
+from recipe.errors import ConfigError
+from recipe.resume_path import resume_path, run_folder
 from train import main, train
 
+CAPTURE = {"cwd": ROOT, "stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True, "timeout": 300}
 RUN = [
     "model.hidden_sizes=[32]",
     "model.dropout=0.2",  # dropout draws from the RNG, so the RNG state must come back too
@@ -114,25 +121,35 @@ def test_stopped_during_validation_then_resumed_equals_the_run_left_alone(tmp_pa
     assert_same_run(resumed, straight, final_state(tmp_path / "resumed"), final_state(tmp_path / "straight"))
 
 
-def test_sigterm_mid_epoch_stops_after_that_batch_and_the_run_resumes(tmp_path):
+@pytest.mark.parametrize("scheduler", ["warmup_cosine", "constant"])
+def test_sigterm_mid_epoch_then_resumed_draws_the_same_batches_as_the_run_left_alone(tmp_path, scheduler):
+    # the loader kept no position: the rest of the epoch was drawn from a new permutation
+    straight = train(cfg_for(tmp_path / "straight", f"scheduler={scheduler}"))
     interrupted = tmp_path / "interrupted"
     with pytest.raises(SystemExit) as stopped:
-        train(cfg_for(interrupted, *signal_at(signal.SIGTERM, 2, "on_train_batch_start")))
+        train(cfg_for(interrupted, f"scheduler={scheduler}", *signal_at(signal.SIGTERM, 2, "on_train_batch_start")))
     assert stopped.value.code == 143
     assert final_state(interrupted)["global_step"] == 9  # the first batch of epoch 2, finished
 
     last = interrupted / "checkpoints" / "last.ckpt"
-    resumed = train(cfg_for(tmp_path / "resumed", f"ckpt_path={last}"))
-    assert final_state(tmp_path / "resumed")["global_step"] == 24 and resumed["val/loss"] > 0
+    resumed = train(cfg_for(tmp_path / "resumed", f"scheduler={scheduler}", f"ckpt_path={last}"))
+    assert_same_run(resumed, straight, final_state(tmp_path / "resumed"), final_state(tmp_path / "straight"))
 
 
-def test_sigterm_during_the_final_test_exits_143_and_leaves_the_checkpoints_alone(tmp_path):
+def test_sigterm_during_the_final_test_exits_143_and_the_resumed_run_tests_and_returns_its_metric(tmp_path):
     run_dir = tmp_path / "run"
-    overrides = ["test=true", "trainer.limit_test_batches=3", *signal_at(signal.SIGTERM, 6, "on_test_batch_start")]
+    overrides = ["test=true", "trainer.limit_test_batches=3"]
     with pytest.raises(SystemExit) as stopped:
-        train(cfg_for(run_dir, *overrides))
+        train(cfg_for(run_dir, *overrides, *signal_at(signal.SIGTERM, 6, "on_test_batch_start")))
     assert stopped.value.code == 143  # Lightning's own exit after SIGTERM is code 0
-    assert final_state(run_dir)["global_step"] == 24  # the end of training, not overwritten mid-test
+    saved = final_state(run_dir)
+    assert saved["global_step"] == 24  # the end of training, not overwritten mid-test
+
+    # the fit had ended: the resumed fit trains nothing, logs nothing, and val/acc_best was "not logged by this run"
+    last = run_dir / "checkpoints" / "last.ckpt"
+    metrics = train(cfg_for(tmp_path / "resumed", *overrides, f"ckpt_path={last}"))
+    assert optimized_value(metrics, "val/acc_best") == pytest.approx(saved["state_dict"]["val_best.max_value"].item())
+    assert metrics["test/acc"] > 0 and metrics["val/loss"] == pytest.approx(saved["run_metrics"]["val/loss"])
 
 
 def test_a_run_started_with_ctrl_c_ignored_keeps_ignoring_it(tmp_path):
@@ -193,3 +210,80 @@ def test_resuming_from_a_missing_checkpoint_is_one_line(tmp_path, capsys):
         main(cfg_for(tmp_path / "resumed", f"ckpt_path={missing}"))
     assert exit_info.value.code == 2
     assert f"error: ckpt_path='{missing}': no such file" in capsys.readouterr().err
+
+
+def test_ckpt_path_auto_starts_fresh_then_the_same_command_continues_in_the_same_folder(tmp_path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(SystemExit):  # no checkpoint in the folder yet: a fresh start, stopped mid-epoch
+        train(cfg_for(run_dir, "ckpt_path=auto", *signal_at(signal.SIGTERM, 2, "on_train_batch_start")))
+    resumed = train(cfg_for(run_dir, "ckpt_path=auto"))
+    straight = train(cfg_for(tmp_path / "straight"))
+    assert_same_run(resumed, straight, final_state(run_dir), final_state(tmp_path / "straight"))
+
+
+def test_a_requeued_command_with_ckpt_path_auto_appends_to_its_run_log_and_tensorboard(tmp_path):
+    run_dir = tmp_path / "run"
+    kept = [a for a in RUN if not a.startswith(("logger", "~callbacks.run_report"))]
+    command = [sys.executable, str(ROOT / "src" / "train.py"), f"hydra.run.dir={run_dir}", "ckpt_path=auto", *kept]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}  # for test_resume.SignalAt
+    first = subprocess.run([*command, *signal_at(signal.SIGTERM, 2, "on_train_batch_start")], env=env, **CAPTURE)
+    assert first.returncode == 143, first.stdout
+    second = subprocess.run(command, env=env, **CAPTURE)
+    assert second.returncode == 0, second.stdout
+    assert f"Restored all states from the checkpoint at {run_dir / 'checkpoints' / 'last.ckpt'}" in second.stdout
+    log = (run_dir / "train.log").read_text()
+    assert log.index("Interrupted: saved") < log.index("Restored all states") < log.rindex("Verdict:")
+    assert [p.name for p in (run_dir / "tensorboard").iterdir() if p.is_dir()] == []  # one TensorBoard run
+    assert len(list((run_dir / "tensorboard").glob("events.*"))) >= 2  # both starts' events, side by side
+    assert "| 5 |" in (run_dir / "report.md").read_text()  # the whole run, epochs 0 to 5
+    assert final_state(run_dir)["global_step"] == 24
+
+
+@pytest.fixture
+def hydra_run(tmp_path):
+    """A config as ``@hydra.main`` sees it, with Hydra's own settings (overrides, mode) in place."""
+
+    def make(*overrides: str, mode: RunMode = RunMode.RUN) -> DictConfig:
+        with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+            cfg = compose("train", overrides=[f"paths.output_dir={tmp_path}", *overrides], return_hydra_config=True)
+        cfg.hydra.mode = mode
+        HydraConfig.instance().set_config(cfg)
+        return cfg
+
+    yield make
+    HydraConfig.instance().cfg = None
+
+
+@pytest.fixture
+def no_slurm(monkeypatch):
+    for name in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "mode", "says"),
+    [
+        ((), RunMode.RUN, "add hydra.run.dir="),  # a new timestamped folder every time: it would never resume
+        (("hydra.run.dir=/tmp/run",), RunMode.MULTIRUN, "not in a -m sweep"),
+    ],
+)
+def test_ckpt_path_auto_without_a_folder_to_come_back_to_is_one_line(hydra_run, no_slurm, overrides, mode, says):
+    cfg = hydra_run("ckpt_path=auto", *overrides, mode=mode)
+    with pytest.raises(ConfigError, match="ckpt_path='auto'") as error:
+        resume_path(cfg)
+    assert says in str(error.value)
+
+
+def test_ckpt_path_auto_in_a_slurm_job_names_the_run_folder_after_the_job(tmp_path, hydra_run, no_slurm, monkeypatch):
+    monkeypatch.setenv("SLURM_JOB_ID", "42")
+    assert run_folder("auto", "2026-01-01_00-00-00.000000") == "slurm-42"
+    assert run_folder(None, "2026-01-01_00-00-00.000000") == "2026-01-01_00-00-00.000000"
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "41")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")
+    cfg = hydra_run("ckpt_path=auto")
+    assert Path(cfg.hydra.run.dir).name == "slurm-41_3"
+    assert resume_path(cfg) is None  # nothing saved yet: a fresh start
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    (tmp_path / "hpc_ckpt_1.ckpt").write_bytes(b"x")  # Lightning's own save on SLURM's requeue signal, newer
+    assert resume_path(cfg) == str(tmp_path / "hpc_ckpt_1.ckpt")

@@ -5,8 +5,9 @@ command line with ``hydra.run.dir`` set to the parent's run folder. In a ``-m`` 
 the whole sweep: each child would run every job of the sweep itself (asking an Optuna sweeper for its own
 trials), write its logs to a second sweep folder stamped with its own start time, and the parent would
 start no new children for later jobs because the first job's launch left ``LOCAL_RANK`` in its
-environment. ``isolate_multirun_job`` fixes all three before each job's Trainer is built: children get this
-job's overrides only and this job's folder, and the previous job's launch is undone.
+environment. And in a job that a submitit launcher started (``python -m submitit.core._submit``), the command
+line is submitit's. ``isolate_multirun_job`` fixes all of these before each job's Trainer is built: children run
+the entry script with this job's overrides only and this job's folder, and the previous job's launch is undone.
 Processes started by torchrun or SLURM (``LOCAL_RANK``/``SLURM_PROCID`` set from outside) are left alone:
 there every process runs the same sweep in step, as those launchers intend.
 """
@@ -43,11 +44,12 @@ def single_job_argv(argv: list[str], overrides: list[str]) -> list[str]:
     return [*kept, *overrides]
 
 
-def isolate_multirun_job(env_at_start: dict[str, str | None]) -> None:
+def isolate_multirun_job(env_at_start: dict[str, str | None], entry_script: str) -> None:
     """Before a multirun job builds its Trainer: undo the last job's launch, point children at this job.
 
     Args:
         env_at_start: ``launch_env()`` as the process started, before any job's launch changed it.
+        entry_script: the path of the script whose ``main`` runs the job (``src/train.py``).
     """
     launched_externally = env_at_start["LOCAL_RANK"] is not None or "SLURM_PROCID" in os.environ
     if not HydraConfig.initialized() or launched_externally:
@@ -60,6 +62,7 @@ def isolate_multirun_job(env_at_start: dict[str, str | None]) -> None:
             os.environ.pop(key, None)
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()  # its other ranks were the previous job's children, now gone
-    sys.argv = single_job_argv(sys.argv, list(hydra_cfg.overrides.task))
+    sys.argv = single_job_argv([entry_script, *sys.argv[1:]], list(hydra_cfg.overrides.task))
+    sys.modules["__main__"].__spec__ = None  # Lightning re-runs `python <argv[0]>`, not `python -m <__main__>`
     with read_write(hydra_cfg):
         hydra_cfg.run.dir = hydra_cfg.runtime.output_dir  # Lightning passes hydra.run.dir to its children

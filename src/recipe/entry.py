@@ -7,17 +7,19 @@ from __future__ import annotations
 import functools
 import math
 import shutil
+import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig
 
 from recipe.console import copy_output_to_log, print_config_tree, print_error
-from recipe.errors import ConfigError, TrainingDiverged, config_error
+from recipe.errors import CheckpointWriteError, ConfigError, TrainingDiverged, config_error
 
 Task = Callable[[DictConfig], "float | list[float] | None"]
 HYDRA_FILES = {".hydra"}  # what Hydra writes into a run folder before the task starts (besides its .log)
@@ -53,9 +55,9 @@ def _fail(err: Exception, folder: Path | None) -> None:
 def entry_point(check: Callable[[DictConfig], None]) -> Callable[[Task], Task]:
     """Wrap an entry point's task: ``check(cfg)`` first, then the config tree, the task, and ``Outputs:``.
 
-    A ``ConfigError`` or ``TrainingDiverged`` becomes one line on stderr (the last one printed) and exit code 2
-    or 1; a run that fails before writing anything of its own leaves no folder behind. In a ``-m`` sweep the
-    error is re-raised so that the sweeper records the job as failed.
+    A ``ConfigError``, ``TrainingDiverged`` or ``CheckpointWriteError`` becomes one line on stderr (the last one
+    printed) and exit code 2 or 1; a run that fails before writing anything of its own leaves no folder behind. In
+    a ``-m`` sweep the error is re-raised so that the sweeper records the job as failed.
     """
 
     def wrap(task: Task) -> Task:
@@ -69,7 +71,7 @@ def entry_point(check: Callable[[DictConfig], None]) -> Callable[[Task], Task]:
                     check(cfg)
                     print_config_tree(cfg)
                     value = task(cfg)
-                except (ConfigError, TrainingDiverged) as err:
+                except (ConfigError, TrainingDiverged, CheckpointWriteError) as err:
                     _fail(err, folder)
                 if folder is not None:
                     rank_zero_info(f"Outputs: {folder}")
@@ -90,3 +92,29 @@ def optimized_value(metrics: Mapping[str, float], key: str | Sequence[str] | Non
     if key not in metrics:
         raise config_error("optimized_metric", key, f"not logged by this run; logged: {sorted(metrics)}")
     return metrics[key] if math.isfinite(metrics[key]) else float("nan")
+
+
+def check_group_choices(conf_dir: Path, args: Sequence[str]) -> None:
+    """Stop in one line on a config group given a value that is no option name (``lr_find=true``, ``debug=1``):
+    Hydra reports those with a traceback, before any task code runs."""
+    groups = {p.name for p in conf_dir.iterdir() if p.is_dir()}
+    parser = OverridesParser.create()
+    for arg in args:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        try:
+            override = parser.parse_override(arg)
+        except Exception:  # malformed: Hydra says what is wrong with it, in its own one line
+            continue
+        key = override.key_or_group
+        if key not in groups or override.is_sweep_override() or isinstance(override.value(), str | None):
+            continue
+        options = ", ".join(sorted(p.stem for p in (conf_dir / key).glob("*.yaml")))
+        print_error(str(config_error(key, arg.split("=", 1)[1], f"a config group takes an option: {options}")))
+        raise SystemExit(2)
+
+
+def launch(main: Callable[[], object], conf_dir: Path) -> None:
+    """Run an entry point's ``@hydra.main`` function from the command line, after ``check_group_choices``."""
+    check_group_choices(conf_dir, sys.argv[1:])
+    main()

@@ -19,6 +19,10 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the message says where, at which LR, and what to try."""
 
 
+class CheckpointWriteError(RuntimeError):
+    """A checkpoint could not be written (full disk, no permission); the message names the folder."""
+
+
 def is_int(value: Any) -> bool:
     """An integer, and not a boolean (which Python counts as one)."""
     return isinstance(value, int) and not isinstance(value, bool)

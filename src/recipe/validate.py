@@ -45,7 +45,10 @@ TRAINER_RULES: dict[str, tuple[Any, str]] = {
     "check_val_every_n_epoch": (lambda v: v is None or (is_int(v) and v >= 1), "null or an integer >= 1"),
     "log_every_n_steps": (lambda v: v is None or (is_int(v) and v >= 1), "an integer >= 1"),
     "num_sanity_val_steps": (lambda v: v is None or (is_int(v) and v >= -1), "-1 (all batches) or an integer >= 0"),
-    "limit_train_batches": (_limit, "a fraction in [0, 1] or a whole number of batches"),
+    "limit_train_batches": (
+        lambda v: _limit(v) and v != 0,
+        "a fraction in (0, 1] or a number of batches >= 1 (0 trains nothing)",
+    ),
     "limit_val_batches": (_limit, "a fraction in [0, 1] or a whole number of batches"),
     "limit_test_batches": (_limit, "a fraction in [0, 1] or a whole number of batches"),
 }
@@ -241,6 +244,32 @@ def check_metrics(cfg: DictConfig) -> None:
             raise config_error(key, metric, f"not a metric this module logs; choose one of {sorted(logged)}")
 
 
+FIXES = {"optimized_metric": "optimized_metric=null", "scheduler.monitor": "scheduler=cosine"}  # else ~callbacks.<name>
+
+
+def validation_off(trainer: DictConfig) -> str | None:
+    """The ``trainer`` setting that turns validation off for the whole run, if one does."""
+    if trainer.get("limit_val_batches", 1.0) == 0:
+        return f"trainer.limit_val_batches={trainer.limit_val_batches}"
+    every, epochs = trainer.get("check_val_every_n_epoch"), trainer.get("max_epochs")
+    if every and epochs and every > epochs > 0 and trainer.get("max_steps", -1) == -1:
+        return f"trainer.check_val_every_n_epoch={every} with trainer.max_epochs={epochs}"
+    return None
+
+
+def check_validation_metrics(cfg: DictConfig) -> None:
+    """A run without validation never logs a ``val/`` metric: ``optimized_metric`` and every ``monitor`` on one are
+    rejected, with the overrides that turn them off (Lightning's EarlyStopping would raise after the first epoch)."""
+    off = validation_off(cfg.trainer)
+    objectives = cfg.get("optimized_metric") or []
+    watched = [("optimized_metric", m) for m in ([objectives] if isinstance(objectives, str) else objectives)]
+    on_val = [(key, m) for key, m in [*monitors(cfg), *watched] if isinstance(m, str) and m.startswith("val/")]
+    if off and on_val:
+        fixes = [FIXES.get(key) or f"~{key.removesuffix('.monitor')}" for key, _ in on_val]
+        key, metric = on_val[0]
+        raise config_error(key, metric, f"never logged: {off} turns validation off; add {' '.join(fixes)}")
+
+
 def check_train_config(cfg: DictConfig) -> None:
     """Everything about a ``train`` config that can be judged without data: types, ranges, relations."""
     from recipe.instantiate import instantiate, instantiate_all  # cheap objects: their constructors check ranges
@@ -257,6 +286,7 @@ def check_train_config(cfg: DictConfig) -> None:
     check_trainer_config(cfg.trainer)
     check_processes(cfg.trainer)  # inside a SLURM job: one task per process the Trainer expects
     check_metrics(cfg)
+    check_validation_metrics(cfg)
     lr_find = instantiate(cfg.lr_find)
     if lr_find.wanted and cfg.ckpt_path:
         raise config_error("lr_find", lr_find.action, "must be off with ckpt_path: a resumed run keeps its LR")

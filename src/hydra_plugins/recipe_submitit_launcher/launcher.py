@@ -6,8 +6,9 @@ Ctrl-C leaves the jobs queued, and results stay in ``.submitit/``. These launche
 - print each job's one-line result (state, the optimized metric, its run folder) as it finishes, where its
   logs are, and ``Outputs:``;
 - stop in one line when SLURM says a job can never start, and cancel the sweep's jobs on Ctrl-C;
-- in the job, resume a job requeued after its time limit from the ``last.ckpt`` in its run folder, and let
-  Lightning's DDP re-run the entry script (not submitit's) for its other processes.
+- in the job, resume a job requeued after its time limit from the ``last.ckpt`` in its run folder.
+(In the job, ``recipe.distributed.isolate_multirun_job`` lets Lightning's DDP re-run the entry script, not
+submitit's, for its other processes: that works for the plugin's own ``submitit_local`` and ``submitit_slurm`` too.)
 """
 
 import os
@@ -39,7 +40,6 @@ class _Reporting:
     def launch(self, job_overrides: Any, initial_job_idx: int) -> list[JobReturn]:
         import submitit
 
-        self.entry_script = os.path.abspath(sys.argv[0])  # read in the job: Lightning's DDP children re-run it
         params = self.request()
         init = {"folder": params.pop("submitit_folder")}
         if "max_num_timeout" in params:
@@ -118,9 +118,7 @@ class _Reporting:
         return f"FAILED {_last_line(str(err))}  log: {job.paths.stderr}"
 
     def __call__(self, sweep_overrides: list[str], job_dir_key: str, job_num: int, *rest: Any) -> JobReturn:
-        """In the job: present it as the entry script, and resume from its ``last.ckpt`` after a requeue."""
-        sys.argv = [self.entry_script]
-        sys.modules["__main__"].__spec__ = None  # Lightning re-runs `python <argv[0]>`, not `-m submitit...`
+        """In the job: resume from its ``last.ckpt`` after a requeue."""
         last = self._last_checkpoint(sweep_overrides, job_num) if os.environ.get("SLURM_RESTART_COUNT") else None
         if last is not None:
             print(f"Requeued: resuming from {last}", flush=True)

@@ -6,10 +6,12 @@ from recipe.callbacks.guards import BatchNormCheck, DivergenceGuard
 from recipe.callbacks.resume import CheckpointOnInterrupt, RngState
 from recipe.callbacks.run_config import StoreRunConfig, load_checkpoint
 from recipe.callbacks.schedule_free import ScheduleFreeModes, schedule_free_callbacks
+from recipe.data.resumable import DataPosition
 
 __all__ = [
     "BatchNormCheck",
     "CheckpointOnInterrupt",
+    "DataPosition",
     "DivergenceGuard",
     "FitCost",
     "GradNormMonitor",

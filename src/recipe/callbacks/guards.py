@@ -1,7 +1,8 @@
 """Guards that catch the common training mistakes as they happen: a diverging loss, BatchNorm on tiny batches.
 
-Lightning has no callback that stops on a non-finite training loss the step it appears (``EarlyStopping``'s
-``check_finite`` looks at a validation metric, at the end of an epoch), so ``DivergenceGuard`` is written here.
+Lightning has no callback that stops on a non-finite loss as an error: ``EarlyStopping``'s ``check_finite`` looks
+at a validation metric at the end of an epoch and ends the run as a normal one, which still checkpoints and tests
+that epoch. So ``DivergenceGuard`` is written here.
 """
 
 from __future__ import annotations
@@ -9,21 +10,49 @@ from __future__ import annotations
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
 from recipe.callbacks.resume import last_checkpoint_path
 from recipe.errors import TrainingDiverged, require_positive_int
 
+VAL_LOSS = "val/loss"
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
+def _warms_up(pl_module: L.LightningModule) -> bool:
+    spec = getattr(pl_module, "scheduler_spec", None)
+    optimizer = getattr(pl_module, "optimizer_spec", None)
+    own_warmup = optimizer is not None and optimizer.torch_kwargs.get("warmup_steps")  # schedule-free
+    return bool(own_warmup or (spec is not None and (spec.name == "onecycle" or spec.options.get("warmup"))))
+
+
+def stability_fixes(trainer: L.Trainer, pl_module: L.LightningModule) -> list[str]:
+    """What to try against a diverging loss, each a ``key=value`` with why, leaving out what the run already
+    does: clipping when it clips, a warmup when it warms up, bf16 unless it trains in fp16 (where it overflows)."""
+    peak = getattr(pl_module, "lr", None)  # the run's resolved LR (recipe.optim.PeakLR)
+    lr = peak.configured if peak is not None else trainer.optimizers[0].param_groups[0]["lr"]
+    fixes = [f"optimizer.lr={lr / 10:.3g} (optimizer.lr / 10)"]
+    if not trainer.gradient_clip_val:
+        fixes.append("trainer.gradient_clip_val=1.0 (clip the gradient norm)")
+    if not _warms_up(pl_module):
+        spec = getattr(pl_module, "scheduler_spec", None)
+        takes_warmup = spec is not None and "warmup" in spec.kind.options
+        fixes.append(f"{'scheduler.warmup=0.05' if takes_warmup else 'scheduler=warmup_cosine'} (warm up the LR)")
+    if trainer.precision in ("16-mixed", "16-true"):
+        fixes.append("trainer.precision=bf16-mixed (fp16 overflows above 65504)")
+    return fixes
+
+
 class DivergenceGuard(Callback):
-    """Stops the run before the backward pass of the first NaN or infinite loss, so no broken weights are
-    stepped into or checkpointed, with one message naming the step, the LR and what to try.
+    """Stops the run at the first NaN or infinite loss, with one message naming where, the LR and what to try
+    (``stability_fixes``): a training loss before its backward pass, so no broken weights are stepped into or
+    checkpointed; a validation loss (``val/loss``) at the end of its validation, before the checkpoint callbacks
+    run (Lightning calls them last), so that epoch is never kept as the best or the last checkpoint.
 
     Args:
-        check_every_n_steps: check the loss every this many optimizer steps (each check waits for the GPU).
+        check_every_n_steps: check the training loss every this many optimizer steps (each check waits for the GPU).
     """
 
     def __init__(self, check_every_n_steps: int = 1) -> None:
@@ -34,11 +63,18 @@ class DivergenceGuard(Callback):
         if trainer.global_step % self.every:
             return
         bad = not bool(torch.isfinite(loss.detach()).all())
-        if not trainer.strategy.reduce_boolean_decision(bad, all=False):
+        if trainer.strategy.reduce_boolean_decision(bad, all=False):
+            self._stop(trainer, pl_module, f"loss={loss.item()}")
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.state.fn != TrainerFn.FITTING:  # trainer.validate() on a checkpoint: nothing to stop
             return
+        loss = trainer.callback_metrics.get(VAL_LOSS)  # already reduced over processes: every rank sees the same
+        if loss is not None and not bool(torch.isfinite(loss).all()):
+            self._stop(trainer, pl_module, f"{VAL_LOSS}={loss.item()} in validation")
+
+    def _stop(self, trainer: L.Trainer, pl_module: L.LightningModule, what: str) -> None:
         lr = trainer.optimizers[0].param_groups[0]["lr"]  # the schedule's LR now, which warmup keeps below the peak
-        peak = getattr(pl_module, "lr", None)  # the run's resolved LR (recipe.optim.PeakLR)
-        configured = peak.configured if peak is not None else lr
         checkpoint = last_checkpoint_path(trainer)
         kept = (
             f"the last good checkpoint, {checkpoint}, is kept"
@@ -46,9 +82,8 @@ class DivergenceGuard(Callback):
             else "no checkpoint was written"
         )
         raise TrainingDiverged(
-            f"training diverged: loss={loss.item()} at step {trainer.global_step} (epoch {trainer.current_epoch}) "
-            f"with lr={lr:.3g}; try optimizer.lr={configured / 10:.3g} (optimizer.lr / 10), "
-            f"trainer.gradient_clip_val=1.0 or trainer.precision=bf16-mixed; {kept}"
+            f"training diverged: {what} at step {trainer.global_step} (epoch {trainer.current_epoch}) "
+            f"with lr={lr:.3g}; try {', '.join(stability_fixes(trainer, pl_module))}; {kept}"
         )
 
 

@@ -9,11 +9,13 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from recipe.data.batched import BatchedTensorDataset, keep_batch
+from recipe.data.resumable import train_loader
 from recipe.errors import config_error, require_fraction, require_positive_int
 
 
@@ -60,6 +62,15 @@ def kfold(s: Splits, folds: int, fold: int, seed: int) -> Splits:
     splitter = (StratifiedKFold if stratify else KFold)(n_splits=folds, shuffle=True, random_state=seed)
     train, val = list(splitter.split(x, y))[fold]
     return Splits(x[train], y[train], x[val], y[val], s.x_test, s.y_test)
+
+
+def lone_last_sample(samples: int, batch_size: int, world_size: int = 1) -> bool:
+    """Whether the last batch of an epoch would hold a single sample on each process (Lightning's
+    ``DistributedSampler`` pads every process to ``ceil(samples / world_size)``). In training such a batch is
+    dropped: BatchNorm cannot normalize one sample (PyTorch raises), and for any model it is a full optimizer step
+    on one sample's gradient; the order being shuffled, the sample dropped differs every epoch."""
+    per_process = math.ceil(samples / world_size)
+    return per_process > 1 and per_process % batch_size == 1
 
 
 def check_fractions(val_fraction: float, test_fraction: float | None = None) -> None:
@@ -156,15 +167,22 @@ class ArrayDataModule(L.LightningDataModule):
         x, y = batch
         return [self.augment(x), y]
 
+    def drop_last(self, split: str) -> bool:
+        """Drop the last batch of ``split`` when it is a training batch of one sample per process (see
+        ``lone_last_sample``)."""
+        world = self.trainer.world_size if self.trainer is not None else 1
+        drop = split == "train" and lone_last_sample(len(self.datasets[split]), self.per_device_batch_size, world)
+        if drop:
+            rank_zero_info("data: the last training batch would hold 1 sample per process: dropped each epoch")
+        return drop
+
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            self.datasets[split],
-            batch_size=self.per_device_batch_size,
-            shuffle=shuffle,
-            collate_fn=keep_batch,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
+        dataset, batch_size = self.datasets[split], self.per_device_batch_size
+        kwargs = {"collate_fn": keep_batch, "num_workers": self.num_workers, "persistent_workers": self.num_workers > 0}
+        kwargs["drop_last"] = self.drop_last(split)
+        if shuffle:  # training: resumes in the middle of an epoch with the batches the run left
+            return train_loader(dataset, self.trainer, self.seed, batch_size=batch_size, **kwargs)
+        return DataLoader(dataset, batch_size=batch_size, **kwargs)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

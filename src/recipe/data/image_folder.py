@@ -16,7 +16,9 @@ from torch.utils.data import DataLoader, Dataset
 from recipe.data.arrays import FittedPreprocessing, ArrayDataModule, check_fractions, stratified_splits, with_validation
 from recipe.data.batched import BatchedTensorDataset, keep_batch
 from recipe.data.cache import check_cache, choose_cache
+from recipe.data.resumable import train_loader
 from recipe.data.images import MODES, class_folders, decode, image_files, readable
+from recipe.data.labels import MIN_SAMPLES, check_classes
 from recipe.errors import ConfigError, config_error
 
 STATS_SAMPLE = 1000  # images of the train split that the per-channel mean and std are measured on
@@ -111,6 +113,8 @@ class ImageFolderDataModule(FittedPreprocessing, ArrayDataModule):
             files = self._readable(files)
             splits[split] = ([f for f, _ in files], np.array([y for _, y in files], dtype=np.int64))
         x, y = np.array(splits["train"][0], dtype=object), splits["train"][1]
+        carved = 1 if {"val", "test"} <= set(splits) else MIN_SAMPLES  # val/ and test/ given: nothing is carved
+        check_classes(y, "data.path", str(self.path), names, " in train/" if given else "", carved)
         if "test" not in splits:
             s = stratified_splits(x, y, self.val_fraction, self.test_fraction, self.seed)
         elif "val" not in splits:
@@ -162,15 +166,15 @@ class ImageFolderDataModule(FittedPreprocessing, ArrayDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         dataset = self.datasets[split]
         on_gpu = self.trainer is not None and isinstance(self.trainer.accelerator, CUDAAccelerator)
-        return DataLoader(
-            dataset,
-            batch_size=self.per_device_batch_size,
-            shuffle=shuffle,
-            collate_fn=keep_batch if isinstance(dataset, BatchedTensorDataset) else None,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            pin_memory=on_gpu,
-        )
+        kwargs = {
+            "batch_size": self.per_device_batch_size,
+            "collate_fn": keep_batch if isinstance(dataset, BatchedTensorDataset) else None,
+            "num_workers": self.num_workers,
+            "persistent_workers": self.num_workers > 0,
+            "pin_memory": on_gpu,
+            "drop_last": self.drop_last(split),
+        }
+        return train_loader(dataset, self.trainer, self.seed, **kwargs) if shuffle else DataLoader(dataset, **kwargs)
 
     def predict_inputs(self, path: str | Path) -> tuple[list[str], torch.Tensor]:
         """File names and standardized images of a new image or folder, with the training run's size, mode and

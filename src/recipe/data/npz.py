@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from recipe.data.arrays import ArrayDataModule, Splits, check_fractions, stratified_splits, with_validation
+from recipe.data.labels import check_class_indices, check_classes
 from recipe.errors import ConfigError, config_error
 
 NUMERIC_KINDS = "biuf"  # numpy dtype kinds: bool, signed, unsigned, float
@@ -94,9 +95,11 @@ class NpzDataModule(ArrayDataModule):
                 "(needs x and y, optionally x_test with y_test)"
             )
         y = check_pair(arrays, "x", "y", self.classes)
+        y_test = check_pair(arrays, "x_test", "y_test", self.classes) if "x_test" in arrays else y[:0]
+        check_classes(y, "data.path", str(self.path), where=" in its array 'y'")
+        check_class_indices(np.concatenate([y, y_test]), "data.path['y']", self.classes)
         if "x_test" not in arrays:
             return stratified_splits(arrays["x"], y, self.val_fraction, self.test_fraction, self.seed)
-        y_test = check_pair(arrays, "x_test", "y_test", self.classes)
         if arrays["x_test"].shape[1:] != arrays["x"].shape[1:]:
             raise config_error(
                 "data.path['x_test']",

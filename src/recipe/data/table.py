@@ -18,6 +18,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from recipe.data.arrays import FittedPreprocessing, ArrayDataModule, Splits, check_fractions, stratified_splits, with_validation
 from recipe.data.cache import check_cache, choose_cache
+from recipe.data.labels import check_classes
 from recipe.data.mapped import MappedRows, open_rows
 from recipe.data.table_file import TableFile, table_bytes
 from recipe.data.table_prep import (
@@ -244,7 +245,9 @@ class TableDataModule(FittedPreprocessing, ArrayDataModule):
                 raise config_error("data.task", task, f"needs a numeric target, but {self.target!r} of {source} is {column.type}")
             return numbers(column)
         classes = self._classes(column, task, source)
-        return self._encode(column, task, classes, source)
+        labels = self._encode(column, task, classes, source)
+        check_classes(labels, "data.target", self.target, classes, f" in {source}")
+        return labels
 
     def _classes(self, column: pa.ChunkedArray, task: str, source: str) -> list[Any] | None:
         if task == "regression":
@@ -254,12 +257,7 @@ class TableDataModule(FittedPreprocessing, ArrayDataModule):
             if not pc.all(pc.equal(column, pc.floor(column))).as_py():
                 raise config_error("data.task", task, f"target {self.target!r} of {source} holds real values")
             column = column.cast(pa.int64())
-        classes = sorted(pc.unique(column).to_pylist())
-        if len(classes) < 2:
-            raise config_error(
-                "data.target", self.target, f"has a single class ({classes[0]!r}) in {source}; classification needs 2 or more"
-            )
-        return classes
+        return sorted(pc.unique(column).to_pylist())
 
     def _encode(self, column: pa.ChunkedArray, task: str, classes: list[Any] | None, source: str) -> np.ndarray:
         if task == "regression":

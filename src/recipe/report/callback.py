@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
+from recipe.callbacks.guards import stability_fixes
 from recipe.callbacks.resume import last_checkpoint_path
-from recipe.errors import TrainingDiverged
+from recipe.errors import ConfigError, TrainingDiverged
 from recipe.report.render import markdown, plot_curves, print_summary
 from recipe.report.verdict import Thresholds, diagnose
 from recipe.sweeps.trial import pruned_reason
@@ -58,10 +60,15 @@ class RunReport(Callback):
         self._record(trainer, "train/")
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Write the report; a fit that took no optimizer step is an error, so untrained weights are never tested."""
         self.write(trainer)
+        if trainer.global_step == 0:  # limit_train_batches=0 is refused before the run; this catches the rest
+            raise ConfigError("the fit took no optimizer step: the test would score untrained weights")
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if isinstance(exception, TrainingDiverged):
+            if trainer.validating and not trainer.sanity_checking:  # the guard stopped on this validation's loss
+                self._record(trainer, "val/")
             self.write(trainer, diverged=str(exception))
         elif isinstance(exception, (KeyboardInterrupt, SystemExit)):
             path = last_checkpoint_path(trainer)
@@ -77,6 +84,9 @@ class RunReport(Callback):
         if not trainer.is_global_zero:
             return
         verdict = diagnose(self.epochs, self.thresholds, self.first_loss, diverged)
+        if verdict.name == "diverged" and trainer.optimizers:
+            fixes = (*stability_fixes(trainer, trainer.lightning_module), "or run the LR finder: lr_find=plot")
+            verdict = replace(verdict, fixes=fixes)
         self.dirpath.mkdir(parents=True, exist_ok=True)
         pruned = pruned_reason()
         notes = [*(notes or ()), *([f"Pruned by the search: {pruned}."] if pruned else [])]

@@ -1,5 +1,5 @@
-"""The verdict on a run, read from its per-epoch curves: diverged, overfitting, still improving, underfitting
-or healthy, each with the standard fixes (the README's "Run report" table)."""
+"""The verdict on a run, read from its per-epoch curves: diverged, overfitting, still improving, too few epochs,
+underfitting or healthy, each with the standard fixes (the README's "Run report" table)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ FIXES: dict[str, tuple[str, ...]] = {
         "early stopping on val/loss (callbacks.early_stopping.patience)",
     ),
     "still improving": ("train longer: raise trainer.max_epochs",),
+    "too few epochs": ("train longer: raise trainer.max_epochs (or lower callbacks.run_report.improving_epochs)",),
     "underfitting": (
         "more capacity: a wider or deeper model",
         "train longer: raise trainer.max_epochs",
@@ -38,11 +39,13 @@ class Thresholds:
     """When a curve counts as a symptom.
 
     Args:
-        overfit_acc_gap: train accuracy above val accuracy by more than this is overfitting.
+        overfit_acc_gap: train accuracy above val accuracy by more than this, once the val loss has stopped falling,
+            is overfitting.
         overfit_val_rise: val loss above its minimum by more than this fraction, while the train loss still
             falls, is overfitting.
         underfit_acc: train and val accuracy both below this is underfitting.
-        improving_epochs: look at the val loss over this many last epochs ...
+        improving_epochs: look at the val loss over this many last epochs (a run with fewer has too few epochs
+            to be called healthy or underfitting) ...
         improving_drop: ... and call the run still improving if it fell by more than this fraction.
         diverged_ratio: an epoch's train loss above this multiple of the first step's loss has diverged.
     """
@@ -65,14 +68,16 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class Verdict:
-    """A diagnosis, the evidence for it and what to try."""
+    """A diagnosis, the evidence for it and what to try (by default the standard fixes of ``FIXES``; the run
+    report puts in the ones that fit the run's settings)."""
 
     name: str
     reason: str
+    fixes: tuple[str, ...] = ()
 
-    @property
-    def fixes(self) -> tuple[str, ...]:
-        return FIXES[self.name]
+    def __post_init__(self) -> None:
+        if not self.fixes:
+            object.__setattr__(self, "fixes", FIXES[self.name])
 
 
 Epochs = Sequence[Mapping[str, float]]
@@ -106,10 +111,14 @@ def diagnose(
             f"train loss reached {max(train_loss):.3g}, over {t.diverged_ratio:g}x the first step's {reference:.3g}",
         )
     train_acc, val_acc = _series(epochs, "train/acc"), _series(epochs, "val/acc")
-    if train_acc and val_acc and train_acc[-1] - val_acc[-1] > t.overfit_acc_gap:
+    # an accuracy gap while the val loss reaches new lows is a model that still improves (on a small val split
+    # the accuracy moves in coarse steps); once the val loss stops setting new lows, the gap is overfitting
+    new_low = len(val_loss) >= 2 and val_loss[-1] < (1 - t.improving_drop) * min(val_loss[:-1])
+    if train_acc and val_acc and len(val_loss) >= 2 and not new_low and train_acc[-1] - val_acc[-1] > t.overfit_acc_gap:
         return Verdict(
             "overfitting",
-            f"train acc {train_acc[-1]:.3f} is {train_acc[-1] - val_acc[-1]:.3f} above val acc {val_acc[-1]:.3f}",
+            f"train acc {train_acc[-1]:.3f} is {train_acc[-1] - val_acc[-1]:.3f} above val acc {val_acc[-1]:.3f} "
+            f"and the val loss sets no new low (its minimum: {min(val_loss):.3g})",
         )
     if (
         len(val_loss) >= 2
@@ -126,13 +135,14 @@ def diagnose(
             "still improving",
             f"val loss fell from {window[0]:.3g} to {window[-1]:.3g} in the last {len(window) - 1} epoch(s)",
         )
+    if len(val_loss) <= t.improving_epochs:
+        seen = f"{len(val_loss)} validated epoch(s) show no symptom yet" if val_loss else "no validation epoch finished"
+        return Verdict("too few epochs", f"{seen}; calling the val loss settled takes {t.improving_epochs + 1}")
     if train_acc and val_acc and max(train_acc[-1], val_acc[-1]) < t.underfit_acc:
         return Verdict(
             "underfitting",
             f"train acc {train_acc[-1]:.3f} and val acc {val_acc[-1]:.3f} are both below {t.underfit_acc:g}",
         )
-    if not val_loss:
-        return Verdict("healthy", "no validation epoch finished, so nothing points to a problem yet")
     return Verdict(
         "healthy", f"val loss settled at {val_loss[-1]:.3g}, train and val accuracy within {t.overfit_acc_gap:g}"
     )

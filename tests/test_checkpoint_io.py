@@ -1,0 +1,107 @@
+"""Checkpoint writes: a kill or a full disk mid-write keeps the previous checkpoint loadable and leaves no temp file."""
+
+from __future__ import annotations
+
+import errno
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import ROOT, TINY
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+import recipe.checkpoint_io as checkpoint_io
+from recipe.checkpoint_io import TEMP_SUFFIX, atomic_save
+from recipe.config import compose_config
+from recipe.errors import CheckpointWriteError
+from recipe.trainer import build_trainer
+from train import main
+
+# saves a 40 MB checkpoint over and over, as a long run rewrites last.ckpt, until it is killed
+SAVER = """
+import sys, torch
+from recipe.checkpoint_io import atomic_save
+state = {"weights": torch.randn(10_000_000), "step": 0}
+while True:
+    state["step"] += 1
+    atomic_save(state, sys.argv[1])
+    print(state["step"], flush=True)
+"""
+
+
+def leftovers(*folders: Path) -> list[Path]:
+    return [p for folder in folders for p in folder.iterdir() if p.name != "last.ckpt"]
+
+
+def test_a_full_disk_mid_write_keeps_the_old_checkpoint_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    folder, scratch = tmp_path / "checkpoints", tmp_path / "tmpdir"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where Lightning's own save stages its temp file
+    atomic_save({"step": 1}, folder / "last.ckpt")
+
+    def fill_the_disk(obj, f):  # half the file written, then the disk is full
+        f.write(b"x" * 1000)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint_io.torch, "save", fill_the_disk)
+    with pytest.raises(CheckpointWriteError) as failed:
+        atomic_save({"step": 2}, folder / "last.ckpt")
+    assert str(folder) in str(failed.value) and "disk full" in str(failed.value)
+    monkeypatch.undo()
+    assert torch.load(folder / "last.ckpt", weights_only=True) == {"step": 1}
+    assert leftovers(folder, scratch) == []
+
+
+def test_a_save_killed_mid_write_keeps_the_old_checkpoint_and_the_next_start_removes_its_temp_file(tmp_path):
+    folder, scratch = tmp_path / "checkpoints", tmp_path / "tmpdir"
+    folder.mkdir()
+    scratch.mkdir()
+    last = folder / "last.ckpt"
+    env = {"TMPDIR": str(scratch), "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
+    saver = subprocess.Popen([sys.executable, "-c", SAVER, str(last)], env=env, stdout=subprocess.PIPE, text=True)
+    saver.stdout.readline()  # one save done: a good last.ckpt exists
+    time.sleep(0.15)  # now most likely inside a later write
+    saver.send_signal(signal.SIGKILL)
+    saver.wait(timeout=30)
+    assert torch.load(last, weights_only=True)["weights"].numel() == 10_000_000
+    assert [p for p in scratch.iterdir() if p.is_file()] == []  # nothing staged in $TMPDIR
+    for partial in leftovers(folder):
+        assert partial.name.endswith(TEMP_SUFFIX)
+
+    (folder / f".last.ckpt.abc{TEMP_SUFFIX}").write_bytes(b"x")  # at least one, whatever the kill's timing
+    cfg = compose_config(*TINY, f"paths.output_dir={tmp_path}", f"paths.log_dir={tmp_path}")
+    build_trainer(cfg.trainer, callbacks=[ModelCheckpoint(dirpath=folder)])
+    assert leftovers(folder) == []
+
+
+def test_a_full_disk_during_a_run_is_one_line_and_keeps_the_earlier_checkpoints(tmp_path, monkeypatch, capsys):
+    real_save = checkpoint_io.torch.save
+
+    def full_after_two_epochs(checkpoint, f):
+        if checkpoint["global_step"] > 8:  # epochs 0 and 1 saved, 4 steps each
+            f.write(b"x" * 1000)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(checkpoint, f)
+
+    monkeypatch.setattr(checkpoint_io.torch, "save", full_after_two_epochs)
+    cfg = compose_config(
+        *TINY, "trainer.max_epochs=4", "logger=csv", "~callbacks.early_stopping", "~callbacks.run_report",
+        f"paths.output_dir={tmp_path}", f"paths.log_dir={tmp_path}",
+    )  # fmt: skip
+    with pytest.raises(SystemExit) as exited:
+        main(cfg)
+    assert exited.value.code == 1
+    error = capsys.readouterr().err.strip().splitlines()
+    folder = tmp_path / "checkpoints"
+    assert error[-1].startswith("error: cannot write checkpoint") and f"in {folder}:" in error[-1]
+    assert "Traceback" not in "\n".join(error)
+    monkeypatch.undo()
+    assert torch.load(folder / "last.ckpt", weights_only=True)["global_step"] == 8  # the end of epoch 1
+    (best,) = folder.glob("epoch_*.ckpt")
+    assert torch.load(best, weights_only=True)["global_step"] in (4, 8)
+    assert [p for p in folder.iterdir() if p.name.endswith(TEMP_SUFFIX)] == []
