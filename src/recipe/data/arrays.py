@@ -141,7 +141,9 @@ class ArrayDataModule(L.LightningDataModule):
     def per_device_batch_size(self) -> int:
         world = self.trainer.world_size if self.trainer is not None else 1
         if self.batch_size < world:
-            raise config_error("data.batch_size", self.batch_size, f"must be at least the number of processes ({world})")
+            raise config_error(
+                "data.batch_size", self.batch_size, f"must be at least the number of processes ({world})"
+            )
         return self.batch_size // world
 
     def setup(self, stage: str | None = None) -> None:

@@ -34,7 +34,9 @@ class RandomShift(nn.Module):
         if self.max_shift == 0:
             return x
         if x.ndim < self.spatial_dims + 1:
-            raise config_error("data.augment.spatial_dims", self.spatial_dims, f"too many for a batch of shape {tuple(x.shape)}")
+            raise config_error(
+                "data.augment.spatial_dims", self.spatial_dims, f"too many for a batch of shape {tuple(x.shape)}"
+            )
         for axis in range(x.ndim - self.spatial_dims, x.ndim):
             x = self._shift_axis(x, axis)
         return x

@@ -17,7 +17,9 @@ class DigitsDataModule(ArrayDataModule):
         **kwargs: see ``ArrayDataModule``.
     """
 
-    def __init__(self, val_fraction: float = 0.15, test_fraction: float = 0.15, as_image: bool = False, **kwargs) -> None:
+    def __init__(
+        self, val_fraction: float = 0.15, test_fraction: float = 0.15, as_image: bool = False, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         check_fractions(val_fraction, test_fraction)
         self.val_fraction, self.test_fraction, self.as_image = val_fraction, test_fraction, as_image

@@ -13,12 +13,12 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from recipe.data.arrays import FittedPreprocessing, ArrayDataModule, check_fractions, stratified_splits, with_validation
+from recipe.data.arrays import ArrayDataModule, FittedPreprocessing, check_fractions, stratified_splits, with_validation
 from recipe.data.batched import BatchedTensorDataset, keep_batch
 from recipe.data.cache import check_cache, choose_cache
-from recipe.data.resumable import train_loader
 from recipe.data.images import MODES, class_folders, decode, image_files, readable
 from recipe.data.labels import MIN_SAMPLES, check_classes
+from recipe.data.resumable import train_loader
 from recipe.errors import ConfigError, config_error
 
 STATS_SAMPLE = 1000  # images of the train split that the per-channel mean and std are measured on
@@ -94,9 +94,6 @@ class ImageFolderDataModule(FittedPreprocessing, ArrayDataModule):
     def input_shape(self) -> tuple[int, ...]:
         return (len(self._state()["mean"]), *self._state()["image_size"])
 
-
-
-
     def _files(self) -> tuple[list[str], dict[str, tuple[list[Path], np.ndarray]]]:
         """The class names, and the files and labels of each split, as laid out on disk or carved by ``seed``."""
         layout = {s: self.path / s for s in ("train", "val", "test") if (self.path / s).is_dir()}
@@ -118,10 +115,16 @@ class ImageFolderDataModule(FittedPreprocessing, ArrayDataModule):
         if "test" not in splits:
             s = stratified_splits(x, y, self.val_fraction, self.test_fraction, self.seed)
         elif "val" not in splits:
-            s = with_validation(x, y, np.array(splits["test"][0], dtype=object), splits["test"][1], self.val_fraction, self.seed)
+            s = with_validation(
+                x, y, np.array(splits["test"][0], dtype=object), splits["test"][1], self.val_fraction, self.seed
+            )
         else:
             return names, splits
-        return names, {"train": (list(s.x_train), s.y_train), "val": (list(s.x_val), s.y_val), "test": (list(s.x_test), s.y_test)}
+        return names, {
+            "train": (list(s.x_train), s.y_train),
+            "val": (list(s.x_val), s.y_val),
+            "test": (list(s.x_test), s.y_test),
+        }
 
     def _readable(self, files: list[tuple[Path, int]]) -> list[tuple[Path, int]]:
         if not self.skip_corrupt:

@@ -30,7 +30,9 @@ def class_folders(folder: Path, key: str) -> dict[str, list[Path]]:
                            "put each class's images in a subfolder named after it")  # fmt: skip
     empty = [name for name, files in classes.items() if not files]
     if len(empty) == len(classes):
-        raise config_error(key, str(folder), f"no images ({', '.join(SUFFIXES)}) in its class folders {sorted(classes)}")
+        raise config_error(
+            key, str(folder), f"no images ({', '.join(SUFFIXES)}) in its class folders {sorted(classes)}"
+        )
     if empty:
         raise config_error(key, str(folder), f"class folder {empty[0]!r} holds no images ({', '.join(SUFFIXES)})")
     return classes
@@ -44,7 +46,9 @@ def decode(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
             image = image.convert(MODES[mode]).resize((size[1], size[0]), Image.Resampling.BILINEAR)
             array = np.array(image, dtype=np.uint8)  # a copy: torch wants writable arrays
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise ConfigError(f"{path}: not a readable image ({type(err).__name__}); data.skip_corrupt=true skips such files") from None
+        raise ConfigError(
+            f"{path}: not a readable image ({type(err).__name__}); data.skip_corrupt=true skips such files"
+        ) from None
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from recipe.data.arrays import ArrayDataModule, Splits
-from recipe.errors import config_error, require_fraction, require_positive_int
+from recipe.errors import config_error, require_positive_int
 
 
 class SyntheticDataModule(ArrayDataModule):

@@ -16,7 +16,14 @@ import pyarrow.compute as pc
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 
-from recipe.data.arrays import FittedPreprocessing, ArrayDataModule, Splits, check_fractions, stratified_splits, with_validation
+from recipe.data.arrays import (
+    ArrayDataModule,
+    FittedPreprocessing,
+    Splits,
+    check_fractions,
+    stratified_splits,
+    with_validation,
+)
 from recipe.data.cache import check_cache, choose_cache
 from recipe.data.labels import check_classes
 from recipe.data.mapped import MappedRows, open_rows
@@ -131,9 +138,6 @@ class TableDataModule(FittedPreprocessing, ArrayDataModule):
         """``(mean, std)`` that map the standardized regression target back to its units (``(0, 1)`` otherwise)."""
         return tuple(self._state()["target_scale"])
 
-
-
-
     # Training data: fitted on the training rows, then each split's features, read whole or streamed.
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -191,7 +195,9 @@ class TableDataModule(FittedPreprocessing, ArrayDataModule):
         prep = stats.fit(self.missing, self.scale)
         classes = self._classes(target.take(train_rows), task, source)
         y_train = self._encode(target.take(train_rows), task, classes, source)
-        mean, std = (float(y_train.mean()), float(y_train.std()) or 1.0) if task == "regression" and self.scale else (0.0, 1.0)
+        mean, std = (
+            (float(y_train.mean()), float(y_train.std()) or 1.0) if task == "regression" and self.scale else (0.0, 1.0)
+        )
         self.fitted = {
             "task": task, "target": self.target, "id_column": self.id_column, "classes": classes,
             "features": prep.state, "columns": train_file.column_names, "target_scale": [mean, std],
@@ -232,7 +238,9 @@ class TableDataModule(FittedPreprocessing, ArrayDataModule):
         target = file.column(self.target)
         count, row = first_missing(target)
         if count:
-            raise config_error("data.target", self.target, f"has {count} missing values in {source} (first in row {row})")
+            raise config_error(
+                "data.target", self.target, f"has {count} missing values in {source} (first in row {row})"
+            )
         return target
 
     def _default_features(self, file: TableFile) -> list[str]:
@@ -242,7 +250,9 @@ class TableDataModule(FittedPreprocessing, ArrayDataModule):
         """Class indices (classification) or values, over the whole file, for splitting."""
         if task == "regression":
             if kind_of(column) != "numeric":
-                raise config_error("data.task", task, f"needs a numeric target, but {self.target!r} of {source} is {column.type}")
+                raise config_error(
+                    "data.task", task, f"needs a numeric target, but {self.target!r} of {source} is {column.type}"
+                )
             return numbers(column)
         classes = self._classes(column, task, source)
         labels = self._encode(column, task, classes, source)
@@ -283,10 +293,15 @@ class TableDataModule(FittedPreprocessing, ArrayDataModule):
         TablePreprocessor(state["features"]).check_columns(table, source)
         extra = [c for c in table.column_names if c not in state["columns"]]
         if extra:
-            raise ConfigError(f"{source}: has column {extra[0]!r} that training's file did not; training's columns: {state['columns']}")
+            known = f"training's columns: {state['columns']}"
+            raise ConfigError(f"{source}: has column {extra[0]!r} that training's file did not; {known}")
         x = TablePreprocessor(state["features"]).transform(table, source)
         ids = state["id_column"]
-        names = [str(v) for v in table.column(ids).to_pylist()] if ids in table.column_names else list(map(str, range(table.num_rows)))
+        names = (
+            [str(v) for v in table.column(ids).to_pylist()]
+            if ids in table.column_names
+            else list(map(str, range(table.num_rows)))
+        )
         return names, torch.from_numpy(x)
 
 
