@@ -88,12 +88,13 @@ def run_workers(
     """
 
     def start(index: int) -> Worker:
-        cmd = worker_command(argv, index, storage, sweep_dir)
-        return Worker(index, subprocess.Popen(cmd, env=worker_env(index, n_jobs, os.environ)))
+        env = worker_env(index, n_jobs, os.environ)
+        process = subprocess.Popen(worker_command(argv, index, storage, sweep_dir), env=env)
+        gpu = f", GPU {env['CUDA_VISIBLE_DEVICES']}" if env.get("CUDA_VISIBLE_DEVICES") else ""
+        log.info(f"Worker {index}: process {process.pid}, OMP_NUM_THREADS={env['OMP_NUM_THREADS']}{gpu}")
+        return Worker(index, process)
 
     workers = [start(i) for i in range(n_jobs)]
-    threads = worker_env(0, n_jobs, os.environ)["OMP_NUM_THREADS"]
-    log.info(f"{n_jobs} workers (process ids {', '.join(str(w.process.pid) for w in workers)}), {threads} threads each")
     try:
         while workers:
             time.sleep(0.2)
