@@ -80,7 +80,7 @@ def run_workers(
     on_lost: Callable[[int], bool],
     max_restarts: int,
 ) -> None:
-    """Start ``n_jobs`` workers and wait for them; Ctrl-C or an error here stops them.
+    """Start ``n_jobs`` workers and wait for them; Ctrl-C or an error here stops them (within 10 s).
 
     A worker killed by a signal (SIGKILL, the out-of-memory killer) is reported to ``on_lost`` with its process id,
     which fails the trial it held, queues it again and says whether trials remain; if so a new worker takes its
@@ -107,8 +107,10 @@ def run_workers(
                 if code < 0 and on_lost(worker.process.pid) and max_restarts > 0:
                     max_restarts -= 1
                     workers.append(start(worker.index))
-    finally:
+    finally:  # Ctrl-C reaches the workers too: each records its trial FAIL, unless it takes too long
         for worker in workers:
-            worker.process.terminate()
-        for worker in workers:
-            worker.process.wait()
+            try:
+                worker.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.process.terminate()
+                worker.process.wait()
