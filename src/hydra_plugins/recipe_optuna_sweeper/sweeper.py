@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
+import os
+import socket
+import statistics
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import optuna
+import torch
+from filelock import FileLock
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn
 from hydra.plugins.sweeper import Sweeper
@@ -21,17 +28,23 @@ from optuna.trial import TrialState
 from recipe.console import print_error
 from recipe.errors import ConfigError, TrainingDiverged, config_error
 from recipe.sweeps import SearchSpace, active_trial, write_report
+from recipe.sweeps.repeats import Run, trial_runs
 from recipe.sweeps.report import OUTPUT_DIR_ATTR, OVERRIDES_ATTR, train_command
+from recipe.sweeps.runs import override_key
 from recipe.sweeps.sampling import TrialSeededSampler
-from recipe.sweeps.storage import counted_trials, fail_lost_trials, open_storage
+from recipe.sweeps.storage import RetryLostTrial, counted_trials, fail_lost_trials, open_storage
+from recipe.sweeps.workers import quoted, run_workers
 
 FAILURE_ATTR = "failure"  # user attribute: why a trial failed
+PROCESS_ATTR = "process"  # user attribute: the host, process id, torch threads and GPUs of the process that ran it
+RUN_VALUES_ATTR = "run_values"  # user attribute: each run's value, when a trial averages several runs
 
 log = logging.getLogger(__name__)
 
 
 class OptunaSweeper(Sweeper):
-    """Run ``n_trials`` trials of an Optuna study, one Hydra job each, in this process.
+    """Run ``n_trials`` trials of an Optuna study, one Hydra job each (or one per seed and fold), in this process
+    or in ``n_jobs`` worker processes.
 
     Args:
         direction: ``maximize`` or ``minimize`` the value the task returns (its ``optimized_metric``).
@@ -47,7 +60,11 @@ class OptunaSweeper(Sweeper):
         enqueue_trials: parameter sets to run first (each once per study).
         heartbeat_interval: seconds between a running trial's heartbeats in a database storage; ``None``: none.
         grace_period: seconds without a heartbeat after which a trial counts as lost; ``None``: twice the interval.
-        max_retry: how many times a lost trial's parameters run again.
+        max_retry: how many times a lost trial's parameters run again (and a killed worker is replaced).
+        n_jobs: trials run at once, each worker a process of its own with its share of the cores and one GPU.
+        seeds_per_trial: a trial's value is the mean over this many runs, seeds ``seed, seed+1, ...``.
+        folds_per_trial: also average over every fold of ``data.folds`` (k-fold cross-validation per trial).
+        worker: set by the sweeper on its workers' command lines (``None`` in the process the user started).
     """
 
     def __init__(
@@ -64,6 +81,10 @@ class OptunaSweeper(Sweeper):
         grace_period: int | None = None,
         max_retry: int = 0,
         directions: Sequence[str] | None = None,
+        n_jobs: int = 1,
+        seeds_per_trial: int = 1,
+        folds_per_trial: bool = False,
+        worker: int | None = None,
     ) -> None:
         self.directions = list(directions) if directions else [direction]
         for key, value in (("direction", direction), *(("directions", d) for d in self.directions)):
@@ -76,6 +97,13 @@ class OptunaSweeper(Sweeper):
                 raise config_error(f"hydra.sweeper.{key}", value, "a positive number of seconds, or null")
         if isinstance(max_retry, bool) or not isinstance(max_retry, int) or max_retry < 0:
             raise config_error("hydra.sweeper.max_retry", max_retry, "a non-negative integer")
+        if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
+            raise config_error("hydra.sweeper.n_jobs", n_jobs, "a positive integer")
+        if not isinstance(folds_per_trial, bool):
+            raise config_error("hydra.sweeper.folds_per_trial", folds_per_trial, "true or false")
+        trial_runs(0, seeds_per_trial, None)  # checks seeds_per_trial
+        self.n_jobs, self.worker = n_jobs, worker
+        self.seeds_per_trial, self.folds_per_trial = seeds_per_trial, folds_per_trial
         self.study_name, self.storage = study_name, storage
         self.n_trials, self.pruner = n_trials, pruner
         self.sampler = None if sampler is None else TrialSeededSampler(sampler)
@@ -93,7 +121,7 @@ class OptunaSweeper(Sweeper):
                 "hydra/launcher",
                 launcher,
                 "the basic launcher only: trials run in this process; to run trials in parallel, "
-                "start the same search several times on one storage",
+                "set hydra.sweeper.n_jobs or start the same search several times on one storage",
             )
         self.config, self.hydra_context = config, hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
@@ -104,25 +132,33 @@ class OptunaSweeper(Sweeper):
         assert self.config is not None
         metric = _objectives(self.config.get("optimized_metric"), self.directions)
         space = SearchSpace.parse(self.params, arguments)
-        self.validate_batch_is_legal(space.corners())
+        runs = self._trial_runs(space)
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        storage = self._storage_url(sweep_dir)
+        if self.worker is None:  # the workers' parent checked it
+            self.validate_batch_is_legal(space.corners())
         study = optuna.create_study(
-            storage=open_storage(self.storage, **self.heartbeat, max_retry=self.max_retry),
+            storage=open_storage(storage, **self.heartbeat, max_retry=self.max_retry),
             sampler=self.sampler,
             pruner=self.pruner,
             study_name=self.study_name,
             directions=self.directions,
             load_if_exists=True,
         )
+        if self.worker is not None:  # a worker runs trials; its parent writes the report
+            self._run_trials(study, space, runs, FileLock(sweep_dir / ".ask.lock"))
+            return study
         for params in self.enqueue_trials:
             study.enqueue_trial(params, skip_if_exists=True)
-        sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         fail_lost_trials(study)
-        log.info(f"Study {study.study_name!r} in {self.storage}: {counted_trials(study)} of {self.n_trials} trials")
-        while counted_trials(study) < self.n_trials:
-            self._run_trial(study, space)
-            fail_lost_trials(study)
+        log.info(f"Study {study.study_name!r} in {storage}: {counted_trials(study)} of {self.n_trials} trials")
+        if self.n_jobs > 1:
+            lost = functools.partial(self._worker_lost, study)
+            run_workers(self.n_jobs, sys.argv, str(storage), str(sweep_dir), lost, self.max_retry)
+        else:
+            self._run_trials(study, space, runs, contextlib.nullcontext())
         report = write_report(study, sweep_dir, metric)
         log.info(f"Report: {', '.join(str(p) for p in report.files)}")
         if report.pareto_commands:
@@ -137,31 +173,117 @@ class OptunaSweeper(Sweeper):
             raise SystemExit(1)
         return study
 
-    def _run_trial(self, study: optuna.Study, space: SearchSpace) -> None:
-        trial = study.ask()
+    def _storage_url(self, sweep_dir: Path) -> str | None:
+        """The study's storage; workers need one they share, so an in-memory study goes to the sweep folder."""
+        if self.storage is not None or self.n_jobs == 1:
+            return self.storage
+        url = f"sqlite:///{(sweep_dir / 'optuna.db').absolute()}"
+        log.info(f"hydra.sweeper.n_jobs={self.n_jobs} needs a storage its workers share: the study goes to {url}")
+        return url
+
+    def _trial_runs(self, space: SearchSpace) -> list[Run]:
+        """The runs each trial averages over, checked against the search space."""
+        assert self.config is not None
+        folds = self.config.data.get("folds") if self.folds_per_trial else None
+        if self.folds_per_trial and (isinstance(folds, bool) or not isinstance(folds, int) or folds < 2):
+            raise config_error(
+                "data.folds", folds, "2 or more folds, for hydra.sweeper.folds_per_trial to average over"
+            )
+        searched = {name.split("|")[0] for name in space.distributions}
+        for key, option, value in (
+            ("seed", "seeds_per_trial", self.seeds_per_trial),
+            ("data.fold", "folds_per_trial", folds),
+        ):
+            if key in searched and value not in (1, None):
+                raise config_error(f"hydra.sweeper.{option}", value, f"off while {key} is a search parameter")
+        return trial_runs(self.config.get("seed"), self.seeds_per_trial, folds)
+
+    def _run_trials(
+        self, study: optuna.Study, space: SearchSpace, runs: list[Run], lock: contextlib.AbstractContextManager
+    ) -> None:
+        """Ask for trials and run them until the study holds ``n_trials``; ``lock`` makes counting and asking one
+        step for the workers of one sweep, so that together they run exactly ``n_trials``."""
+        while True:
+            with lock:
+                fail_lost_trials(study)
+                if counted_trials(study) >= self.n_trials:
+                    return
+                trial = study.ask()
+                trial.set_user_attr(PROCESS_ATTR, _process())
+            self._run_trial(study, space, runs, trial)
+
+    def _run_trial(self, study: optuna.Study, space: SearchSpace, runs: list[Run], trial: optuna.Trial) -> None:
         overrides = space.overrides(space.sample(trial))  # a parameter under another choice is left out
         trial.set_user_attr(OVERRIDES_ATTR, overrides)
+        repeated = {override_key(o) for o in runs[0].overrides}  # each run sets its own seed and fold
+        overrides = [o for o in overrides if override_key(o) not in repeated]
+        values: list[float | list[float]] = []
         try:
             # Optuna's own heartbeat thread, as Study.optimize runs it; ask-and-tell has no public one.
-            with active_trial(trial) as active, get_heartbeat_thread(trial._trial_id, study._storage):
-                [job] = self.launcher.launch([overrides], initial_job_idx=trial.number)
+            with get_heartbeat_thread(trial._trial_id, study._storage):
+                for i, run in enumerate(runs):
+                    # the first run reports its curve to the pruner; the others add their value only
+                    with active_trial(trial) if i == 0 else contextlib.nullcontext() as active:
+                        [job] = self.launcher.launch([[*overrides, *self._run_overrides(run)]], trial.number)
+                    if i == 0:
+                        trial.set_user_attr(OUTPUT_DIR_ATTR, str(job.hydra_cfg.hydra.runtime.output_dir))
+                    state, value, why = _outcome(job, active.pruned if active else None)
+                    if state != TrialState.COMPLETE:
+                        break
+                    values.append(value)
         except BaseException:  # Ctrl-C or a config that does not compose: leave no trial RUNNING
             study.tell(trial, state=TrialState.FAIL)
             raise
-        trial.set_user_attr(OUTPUT_DIR_ATTR, str(job.hydra_cfg.hydra.runtime.output_dir))
-        state, value, why = _outcome(job, active.pruned)
+        if state == TrialState.COMPLETE and len(runs) > 1:
+            trial.set_user_attr(RUN_VALUES_ATTR, values)
+            value = _mean(values)
         if state == TrialState.FAIL:
             trial.set_user_attr(FAILURE_ATTR, why)
         frozen = study.tell(trial, value, state=state)
+        of_runs = f" (mean of {len(runs)} runs)" if len(runs) > 1 else ""
         if state == TrialState.COMPLETE and isinstance(value, list):
-            log.info(f"Trial {trial.number} complete: {', '.join(f'{v:.4g}' for v in value)}")
+            log.info(f"Trial {trial.number} complete: {', '.join(f'{v:.4g}' for v in value)}{of_runs}")
         elif state == TrialState.COMPLETE:
             best = study.best_trial
-            log.info(f"Trial {trial.number} complete: {value:.4f} (best {best.value:.4f}, trial {best.number})")
+            log.info(
+                f"Trial {trial.number} complete: {value:.4f}{of_runs} (best {best.value:.4f}, trial {best.number})"
+            )
         elif state == TrialState.PRUNED:
             log.info(f"Trial {trial.number} pruned: {why}")
         else:
             log.warning(f"Trial {trial.number} failed: {why}; rerun it alone with: {train_command(frozen)}")
+
+    def _run_overrides(self, run: Run) -> list[str]:
+        """``run``'s seed and fold, and its folder: the sweep's ``subdir`` with the run's suffix."""
+        if not run.suffix:
+            return list(run.overrides)
+        assert self.config is not None
+        subdir = OmegaConf.to_container(self.config.hydra.sweep, resolve=False)["subdir"]
+        return [*run.overrides, f"hydra.sweep.subdir={quoted(f'{subdir}{run.suffix}')}"]
+
+    def _worker_lost(self, study: optuna.Study, pid: int) -> bool:
+        """Fail the trial a killed worker was running and queue it again; whether the study still lacks trials."""
+        retry = RetryLostTrial(self.max_retry, why=f"its worker, process {pid}, was killed")
+        here = {"host": socket.gethostname(), "pid": pid}
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            process = trial.user_attrs.get(PROCESS_ATTR, {})
+            if {key: process.get(key) for key in here} == here:
+                study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+                retry(study, study._storage.get_trial(trial._trial_id))
+        return counted_trials(study) < self.n_trials
+
+
+def _process() -> dict[str, Any]:
+    """Where a trial runs: host, process id, torch's CPU threads, the GPUs it sees."""
+    gpus = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return {"host": socket.gethostname(), "pid": os.getpid(), "threads": torch.get_num_threads(), "gpus": gpus}
+
+
+def _mean(values: list[float | list[float]]) -> float | list[float]:
+    """The mean of the runs' values, objective by objective."""
+    if isinstance(values[0], list):
+        return [statistics.fmean(column) for column in zip(*values, strict=True)]
+    return statistics.fmean(values)
 
 
 def _none_completed(study: optuna.Study) -> str:

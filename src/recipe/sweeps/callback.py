@@ -59,7 +59,7 @@ class SweepComparison(Callback):
         write_job_file(folder, status, value, duration, reason, metric)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        if not self.enabled:
+        if not self.enabled or config.hydra.sweeper.get("worker") is not None:  # the workers' parent writes it
             return
         folder = Path(config.hydra.sweep.dir)
         if not folder.is_dir():

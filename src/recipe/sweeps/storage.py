@@ -25,21 +25,22 @@ JOURNAL = "journal://"  # journal:///abs/path.log or journal://relative/path.log
 
 
 class RetryLostTrial:
-    """Log a trial failed for lack of heartbeat, and queue its parameters again (at most ``max_retry`` times).
+    """Log a trial failed because it lost its process, and queue its parameters again (at most ``max_retry`` times).
 
     Args:
         max_retry: how many times one set of parameters is retried after losing its process.
+        why: how the process was found lost, for the log.
     """
 
-    def __init__(self, max_retry: int) -> None:
-        self.max_retry = max_retry
+    def __init__(self, max_retry: int, why: str = "no heartbeat") -> None:
+        self.max_retry, self.why = max_retry, why
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             self.retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         log.warning(
-            f"Trial {trial.number} lost its process (no heartbeat): failed; its parameters are queued again"
+            f"Trial {trial.number} lost its process ({self.why}): failed; its parameters are queued again"
             f" (at most {self.max_retry} times)"
         )
         self.retry(study, trial)
