@@ -1,5 +1,7 @@
 """SAM: the paper's two-pass update through a closure, in Lightning's loop, and what it rejects."""
 
+import copy
+
 import lightning as L
 import pytest
 import torch
@@ -103,3 +105,32 @@ def test_a_step_without_closure_says_which_precision_to_use():
     optimizer = build_optimizer(nn.Linear(2, 2), spec)
     with pytest.raises(ConfigError, match=r"set trainer\.precision to bf16-mixed or 32-true"):
         optimizer.step()
+
+
+def test_a_reloaded_sam_continues_bit_for_bit():
+    """The checkpoint carries the base optimizer's state (AdamW's moments), shared with SAM's."""
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 4), torch.randint(0, 2, (16,))
+    models = [nn.Linear(4, 2), nn.Linear(4, 2)]
+    models[1].load_state_dict(models[0].state_dict())
+    spec = instantiate(compose_config("optimizer=sam").optimizer)
+    first = build_optimizer(models[0], spec)
+
+    def closure_for(model: nn.Module, optimizer: torch.optim.Optimizer):
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            return loss
+
+        return closure
+
+    for _ in range(3):
+        first.step(closure_for(models[0], first))
+    models[1].load_state_dict(models[0].state_dict())
+    second = build_optimizer(models[1], spec)
+    second.load_state_dict(copy.deepcopy(first.state_dict()))  # as a checkpoint file would: no shared tensors
+    assert second.base_optimizer.state[models[1].weight]["exp_avg"].abs().sum() > 0
+    for model, optimizer in zip(models, (first, second), strict=True):
+        optimizer.step(closure_for(model, optimizer))
+    assert torch.equal(models[0].weight, models[1].weight)
