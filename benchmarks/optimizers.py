@@ -1,7 +1,8 @@
 """Each optimizer at its own best LR, on one or more experiments: a log grid around the LR its yaml gives (seed 0,
-the best by validation accuracy), then several seeds at that LR. Prints a markdown table per experiment (best LR,
-test accuracy mean ± std, wall time per run) and can save a figure: validation accuracy against LR (how forgiving
-each optimizer is), and validation loss and accuracy against steps at each one's best LR.
+the best by validation accuracy), then several seeds at that LR. Prints a markdown table, a row per optimizer and
+experiment (best LR, test accuracy mean ± std, wall time per run), and can save a figure: validation accuracy
+against LR (how forgiving each optimizer is), and validation loss and accuracy against steps at each one's best LR.
+A best LR at either end of the grid is marked ``(edge)``: a wider grid may find a better one.
 
 OMP_NUM_THREADS=1 .venv/bin/python benchmarks/optimizers.py [--experiments digits_mlp "mnist1d_cnn key=value"]
     [--grid 3] [--seeds 2] [--figure docs/optimizers.png] [--set key=value ...] [--optimizers name ...]
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning as L
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 from omegaconf import open_dict
 
@@ -78,8 +80,9 @@ def run(experiment: str, optimizer: str, factor: float, seed: int, overrides: li
         return Run(float(metrics["val/acc_best"]), float(metrics["test/acc"]), seconds, curve.points)
 
 
-def compare(name: str, experiment: str, args: argparse.Namespace, axes: list) -> None:
-    """Print ``name``'s row on ``experiment`` (its name, then its overrides) and draw it on the three panels."""
+def compare(name: str, experiment: str, args: argparse.Namespace, axes: list, color: tuple) -> None:
+    """Print ``name``'s row on ``experiment`` (its name, then its overrides) and draw it in ``color`` on the three
+    panels."""
     title, *overrides = experiment.split()
     factors = [10 ** (k / 2) for k in range(-(args.grid // 2), args.grid // 2 + 1)]
     base_lr = compose_config(f"optimizer={name}").optimizer.lr
@@ -93,11 +96,12 @@ def compare(name: str, experiment: str, args: argparse.Namespace, axes: list) ->
     accs = [100 * r.test for r in runs]
     spread = f" ± {statistics.stdev(accs):.1f}" if len(accs) > 1 else ""
     accuracy, seconds = f"{statistics.mean(accs):.1f}{spread}%", statistics.mean(r.seconds for r in runs)
-    print(f"| {title} | `{name}` | {base_lr * best:.2g} | {accuracy} | {seconds:.0f} s |", flush=True)
-    line = axes[0].plot([base_lr * f for f in factors], [100 * grid[f].val for f in factors], marker=".")[0]
+    edge = " (edge)" if len(factors) > 1 and best in (factors[0], factors[-1]) else ""  # widen the grid
+    print(f"| {title} | `{name}` | {base_lr * best:.2g}{edge} | {accuracy} | {seconds:.0f} s |", flush=True)
+    axes[0].plot([base_lr * f for f in factors], [100 * grid[f].val for f in factors], marker=".", color=color)
     steps, losses, val_accs = zip(*grid[best].curve, strict=True)
-    axes[1].plot(steps, losses, color=line.get_color(), label=name)
-    axes[2].plot(steps, [100 * a for a in val_accs], color=line.get_color())
+    axes[1].plot(steps, losses, color=color, label=name)
+    axes[2].plot(steps, [100 * a for a in val_accs], color=color)
     axes[0].set(xscale="log", xlabel="learning rate", ylabel="best val accuracy (%, seed 0)", title=title)
     axes[1].set(yscale="log", xlabel="optimizer steps", ylabel="val loss (best lr, seed 0)", title=title)
     axes[2].set(xlabel="optimizer steps", ylabel="val accuracy (%, best lr, seed 0)", title=title)
@@ -121,9 +125,10 @@ def main() -> None:
     axes = figure.subplots(rows, 3, squeeze=False)
     print(f"| experiment | optimizer | best lr | test accuracy ({args.seeds} seeds) | time per run |")
     print("|---|---|---|---|---|")
-    for name in names:  # optimizer by optimizer: an interrupted run still has whole rows and a figure
+    colors = colormaps["tab20"].colors  # one color per optimizer, the same in every panel
+    for i, name in enumerate(names):  # optimizer by optimizer: an interrupted run still has whole rows and a figure
         for experiment, row in zip(args.experiments, axes, strict=True):
-            compare(name, experiment, args, list(row))
+            compare(name, experiment, args, list(row), colors[i % len(colors)])
         if args.figure:
             figure.savefig(args.figure, dpi=90)
 
