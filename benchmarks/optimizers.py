@@ -64,10 +64,11 @@ class Run:
 def run(experiment: str, optimizer: str, factor: float, seed: int, overrides: list[str]) -> Run:
     """Train ``optimizer`` at its yaml's LR times ``factor`` on ``experiment``."""
     with tempfile.TemporaryDirectory() as out:
-        schedule = ["scheduler=constant"] if optimizer in CONSTANT else []
+        if optimizer in CONSTANT:  # no decay schedule, so no scheduler options of the experiment's either
+            overrides = ["scheduler=constant", *(o for o in overrides if not o.startswith("scheduler."))]
         paths = [f"paths.output_dir={out}", f"paths.log_dir={out}"]
         cfg = compose_config(
-            f"experiment={experiment}", f"optimizer={optimizer}", f"seed={seed}", *schedule, *paths, *QUIET, *overrides
+            f"experiment={experiment}", f"optimizer={optimizer}", f"seed={seed}", *paths, *QUIET, *overrides
         )
         with open_dict(cfg):
             cfg.optimizer.lr *= factor
