@@ -1,13 +1,17 @@
-"""Each optimizer at its own best LR: a log grid around the LR its yaml gives (seed 0, the best by validation
-accuracy), then several seeds at that LR. Prints a markdown table (best LR, test accuracy mean ± std, wall time per
-run) and can save a figure of validation accuracy against LR (how forgiving each optimizer is).
+"""Each optimizer at its own best LR, on one or more experiments: a log grid around the LR its yaml gives (seed 0,
+the best by validation accuracy), then several seeds at that LR. Prints a markdown table, a row per optimizer and
+experiment (best LR, test accuracy mean ± std, wall time per run), and can save a figure: validation accuracy
+against LR (how forgiving each optimizer is), and validation loss and accuracy against steps at each one's best LR.
+A best LR at either end of the grid is marked ``(edge)``: a wider grid may find a better one.
 
-OMP_NUM_THREADS=1 .venv/bin/python benchmarks/optimizers.py [--experiment digits_mlp] [--grid 5] [--seeds 3]
-    [--figure docs/optimizers.png] [--set key=value ...] [optimizer ...]
+OMP_NUM_THREADS=1 .venv/bin/python benchmarks/optimizers.py [--experiments digits_mlp "mnist1d_cnn key=value"]
+    [--grid 3] [--seeds 2] [--figure docs/optimizers.png] [--set key=value ...] [--optimizers name ...]
 
 The grid multiplies the yaml's LR (and Muon's ``adamw_lr``) by 10^(k/2), k = -(grid // 2) .. grid // 2. Schedule-free
 optimizers train with ``scheduler=constant``, the others with the experiment's schedule. ``--set`` passes overrides
-on, e.g. ``--set data=npz data.path=my.npz`` for your own data.
+on to every run, e.g. ``--set trainer.max_epochs=10`` for shorter runs or ``--set data=npz data.path=my.npz`` for
+your own data; an experiment's own overrides follow its name in the same argument. An optimizer that cannot train a
+model (Muon without a hidden weight matrix) gets a row saying why.
 """
 
 from __future__ import annotations
@@ -17,12 +21,16 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import lightning as L
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 from omegaconf import open_dict
 
 from recipe.config import PROJECT_ROOT, compose_config
+from recipe.errors import ConfigError
 
 sys.path.insert(0, str(PROJECT_ROOT / "src"))  # src/train.py
 from train import train
@@ -31,53 +39,99 @@ QUIET = ["~callbacks.progress_bar", "~callbacks.model_summary", "~logger", "~cal
 CONSTANT = ("schedulefree_adamw", "schedulefree_sgd")
 
 
-def run(experiment: str, optimizer: str, factor: float, seed: int, overrides: list[str]) -> tuple[float, float, float]:
-    """Validation accuracy (best epoch), test accuracy and wall seconds of one run."""
+class ValCurve(L.Callback):
+    """Records ``(optimizer steps, val/loss, val/acc)`` after each validation of a fit (the sanity check skipped)."""
+
+    def __init__(self) -> None:
+        self.points: list[tuple[int, float, float]] = []
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            metrics = trainer.callback_metrics
+            self.points.append((trainer.global_step, float(metrics["val/loss"]), float(metrics["val/acc"])))
+
+
+@dataclass
+class Run:
+    """One training run: best validation accuracy, test accuracy, wall seconds and the validation curve."""
+
+    val: float
+    test: float
+    seconds: float
+    curve: list[tuple[int, float, float]] = field(default_factory=list)
+
+
+def run(experiment: str, optimizer: str, factor: float, seed: int, overrides: list[str]) -> Run:
+    """Train ``optimizer`` at its yaml's LR times ``factor`` on ``experiment``."""
     with tempfile.TemporaryDirectory() as out:
-        schedule = ["scheduler=constant"] if optimizer in CONSTANT else []
+        if optimizer in CONSTANT:  # no decay schedule, so no scheduler options of the experiment's either
+            overrides = ["scheduler=constant", *(o for o in overrides if not o.startswith("scheduler."))]
         paths = [f"paths.output_dir={out}", f"paths.log_dir={out}"]
         cfg = compose_config(
-            f"experiment={experiment}", f"optimizer={optimizer}", f"seed={seed}", *schedule, *paths, *QUIET, *overrides
+            f"experiment={experiment}", f"optimizer={optimizer}", f"seed={seed}", *paths, *QUIET, *overrides
         )
         with open_dict(cfg):
             cfg.optimizer.lr *= factor
             if "adamw_lr" in cfg.optimizer:
                 cfg.optimizer.adamw_lr *= factor
+        curve = ValCurve()
         start = time.perf_counter()
-        metrics = train(cfg)
-        return float(metrics["val/acc_best"]), float(metrics["test/acc"]), time.perf_counter() - start
+        metrics = train(cfg, extra_callbacks=[curve])
+        seconds = time.perf_counter() - start
+        return Run(float(metrics["val/acc_best"]), float(metrics["test/acc"]), seconds, curve.points)
+
+
+def compare(name: str, experiment: str, args: argparse.Namespace, axes: list, color: tuple) -> None:
+    """Print ``name``'s row on ``experiment`` (its name, then its overrides) and draw it in ``color`` on the three
+    panels."""
+    title, *overrides = experiment.split()
+    factors = [10 ** (k / 2) for k in range(-(args.grid // 2), args.grid // 2 + 1)]
+    base_lr = compose_config(f"optimizer={name}").optimizer.lr
+    try:
+        grid = {f: run(title, name, f, 0, [*overrides, *args.set]) for f in factors}
+    except ConfigError as err:
+        print(f"| {title} | `{name}` | | does not apply: {err} | |", flush=True)
+        return
+    best = max(grid, key=lambda f: grid[f].val)
+    runs = [grid[best], *(run(title, name, best, s, [*overrides, *args.set]) for s in range(1, args.seeds))]
+    accs = [100 * r.test for r in runs]
+    spread = f" ± {statistics.stdev(accs):.1f}" if len(accs) > 1 else ""
+    accuracy, seconds = f"{statistics.mean(accs):.1f}{spread}%", statistics.mean(r.seconds for r in runs)
+    edge = " (edge)" if len(factors) > 1 and best in (factors[0], factors[-1]) else ""  # widen the grid
+    print(f"| {title} | `{name}` | {base_lr * best:.2g}{edge} | {accuracy} | {seconds:.0f} s |", flush=True)
+    axes[0].plot([base_lr * f for f in factors], [100 * grid[f].val for f in factors], marker=".", color=color)
+    steps, losses, val_accs = zip(*grid[best].curve, strict=True)
+    axes[1].plot(steps, losses, color=color, label=name)
+    axes[2].plot(steps, [100 * a for a in val_accs], color=color)
+    axes[0].set(xscale="log", xlabel="learning rate", ylabel="best val accuracy (%, seed 0)", title=title)
+    axes[1].set(yscale="log", xlabel="optimizer steps", ylabel="val loss (best lr, seed 0)", title=title)
+    axes[2].set(xlabel="optimizer steps", ylabel="val accuracy (%, best lr, seed 0)", title=title)
+    axes[1].legend(fontsize="x-small", ncols=2)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("optimizers", nargs="*", help="default: every yaml in conf/optimizer/")
-    parser.add_argument("--experiment", default="digits_mlp")
-    parser.add_argument("--grid", type=int, default=5, help="LRs tried, half a decade apart")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--figure", type=Path, help="save validation accuracy against LR here")
-    parser.add_argument("--set", nargs="*", default=[], help="more overrides")
+    parser.add_argument("--optimizers", nargs="*", default=[], help="default: every yaml in conf/optimizer/")
+    parser.add_argument(
+        "--experiments", nargs="+", default=["digits_mlp", "mnist1d_cnn"], help="each an experiment, then overrides"
+    )
+    parser.add_argument("--grid", type=int, default=3, help="LRs tried, half a decade apart")
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--figure", type=Path, help="save the LR sweep and the validation curves here")
+    parser.add_argument("--set", nargs="*", default=[], help="more overrides, for every run")
     args = parser.parse_args()
     names = args.optimizers or sorted(p.stem for p in (PROJECT_ROOT / "conf" / "optimizer").glob("*.yaml"))
-    factors = [10 ** (k / 2) for k in range(-(args.grid // 2), args.grid // 2 + 1)]
-    figure = Figure(figsize=(6.4, 4.8), layout="constrained")
-    ax = figure.subplots()
-    print(f"| optimizer | best lr | test accuracy ({args.seeds} seeds) | time per run |")
-    print("|---|---|---|---|")
-    for name in names:
-        base_lr = compose_config(f"optimizer={name}").optimizer.lr
-        grid = {f: run(args.experiment, name, f, 0, args.set) for f in factors}
-        best = max(grid, key=lambda f: grid[f][0])
-        runs = [grid[best], *(run(args.experiment, name, best, s, args.set) for s in range(1, args.seeds))]
-        accs = [100 * test for _, test, _ in runs]
-        spread = f" ± {statistics.stdev(accs):.1f}" if len(accs) > 1 else ""
-        seconds = statistics.mean(t for _, _, t in runs)
-        row = f"| `{name}` | {base_lr * best:.2g} | {statistics.mean(accs):.1f}{spread}% | {seconds:.0f} s |"
-        print(row, flush=True)
-        ax.plot([base_lr * f for f in factors], [100 * grid[f][0] for f in factors], marker="o", label=name)
-    if args.figure:
-        ax.set(xscale="log", xlabel="learning rate", ylabel="validation accuracy (%, seed 0)", title=args.experiment)
-        ax.legend(fontsize="small")
-        figure.savefig(args.figure, dpi=100)
+    rows = len(args.experiments)
+    figure = Figure(figsize=(15, 4.2 * rows), layout="constrained")
+    axes = figure.subplots(rows, 3, squeeze=False)
+    print(f"| experiment | optimizer | best lr | test accuracy ({args.seeds} seeds) | time per run |")
+    print("|---|---|---|---|---|")
+    colors = colormaps["tab20"].colors  # one color per optimizer, the same in every panel
+    for i, name in enumerate(names):  # optimizer by optimizer: an interrupted run still has whole rows and a figure
+        for experiment, row in zip(args.experiments, axes, strict=True):
+            compare(name, experiment, args, list(row), colors[i % len(colors)])
+        if args.figure:
+            figure.savefig(args.figure, dpi=90)
 
 
 if __name__ == "__main__":

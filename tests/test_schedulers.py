@@ -1,14 +1,17 @@
 """Schedulers as the optimizer sees them: the LR in the param groups after k steps, and bad specs."""
 
 import math
+from collections.abc import Callable
 
 import pytest
 import torch
+from conftest import NO_LOGGER, RecordLR
 from torch import nn
 
 from recipe.errors import ConfigError
 from recipe.optim import OPTIMIZERS, SCHEDULERS, OptimizerSpec, SchedulerSpec, build_optimizer, build_scheduler
 from recipe.optim.schedulers import RunLength
+from train import train
 
 
 def lrs_seen(scheduler_cfg: dict, steps: int, spec: OptimizerSpec | None = None) -> list[float]:
@@ -99,6 +102,7 @@ def test_param_group_multipliers_keep_their_ratio_through_the_schedule():
             "scheduler.warmup=200: longer than the run",
         ),
         ({"name": "cosine", "min_lr": 0.5}, RunLength(100.0, 10.0), "scheduler.min_lr=0.5: must not exceed"),
+        ({"name": "cosine_restarts", "cycles": 5}, RunLength(5.0, 5.0), "scheduler.cycles=5: the first cycle"),
     ],
 )
 def test_build_time_errors(cfg, run, message):
@@ -117,6 +121,9 @@ def test_build_time_errors(cfg, run, message):
         ({"name": "step"}, "scheduler.step_size"),
         ({"name": "cosine", "interval": "batch"}, "scheduler.interval='batch'"),
         ({"name": "plateau", "patience": 2, "warmup": 3}, "scheduler.warmup=3: not an option"),
+        ({"name": "cosine_restarts", "cycles": 0}, "scheduler.cycles=0: must be a positive integer"),
+        ({"name": "cosine_restarts", "cycle_mult": 0.5}, "scheduler.cycle_mult=0.5: each cycle's length over the last"),
+        ({"name": "cosine", "cycles": 2}, "scheduler.cycles=2: not an option of scheduler=cosine"),
     ],
 )
 def test_spec_errors_name_key_value_and_allowed(kwargs, message):
@@ -143,6 +150,42 @@ def test_wsd_bad_values_name_the_key(kwargs, key):
         SchedulerSpec("wsd", **kwargs)
 
 
+def test_cosine_restarts_as_seen_by_the_optimizer():
+    lrs = lrs_seen({"name": "cosine_restarts", "cycles": 2, "cycle_mult": 1.0, "min_lr": 0.0}, steps=9)
+    cycle = [0.1, 0.1 * (1 + math.cos(math.pi / 4)) / 2, 0.05, 0.1 * (1 - math.cos(math.pi / 4)) / 2]
+    assert lrs == pytest.approx([*cycle, *cycle, 0.0])  # 8 ticks after the first: two cycles of 4
+
+
+def test_cosine_restarts_as_seen_in_a_lightning_run(make_cfg):
+    """2 epochs of 4 steps: two cycles of 3.5 steps, sized by the Trainer; the LR each optimizer step used."""
+    cfg = make_cfg(
+        "scheduler=cosine_restarts",
+        "scheduler.cycles=2",
+        "scheduler.cycle_mult=1",
+        "scheduler.min_lr=0",
+        *NO_LOGGER,
+        "test=false",
+    )
+    recorder = RecordLR()
+    train(cfg, extra_callbacks=[recorder])
+    lr = cfg.optimizer.lr
+    expected = [lr * (1 + math.cos(math.pi * (t % 3.5) / 3.5)) / 2 for t in range(7)] + [0.0]
+    assert recorder.lrs == pytest.approx(expected)
+    assert recorder.lrs[4] > recorder.lrs[3]  # the restart
+
+
+def square_loss(optimizer: torch.optim.Optimizer, model: nn.Module) -> Callable[[], torch.Tensor]:
+    """A closure computing a loss and its gradient, as Lightning passes to ``step`` (sam calls it twice)."""
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = model(torch.randn(8, 3)).square().mean()
+        loss.backward()
+        return loss
+
+    return closure
+
+
 @pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
 def test_every_optimizer_pairs_with_every_scheduler_or_says_why_not(optimizer):
     model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 4), nn.Linear(4, 2))  # muon needs a hidden matrix
@@ -162,9 +205,7 @@ def test_every_optimizer_pairs_with_every_scheduler_or_says_why_not(optimizer):
         if hasattr(opt, "train"):
             opt.train()
         for _ in range(10):
-            opt.zero_grad()
-            model(torch.randn(8, 3)).square().mean().backward()
-            opt.step()
+            opt.step(square_loss(opt, model))
             scheduler.step(1.0) if name == "plateau" else scheduler.step()
         assert all(math.isfinite(g["lr"]) and g["lr"] >= 0 for g in opt.param_groups), (optimizer, name)
 

@@ -95,3 +95,29 @@ def test_linear_decays_from_the_end_of_warmup():
     assert s(10) == 1.0
     assert s(55) == pytest.approx(0.5)
     assert s(100) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("cycles, cycle_mult, first", [(3, 2.0, 4), (4, 1.0, 5)])
+def test_cosine_restarts_matches_torch_sgdr_and_ends_on_the_floor(cycles, cycle_mult, first):
+    """Cycles of ``first``, ``first * cycle_mult``, ... ticks after a warmup of 3 fill the run; torch's
+    CosineAnnealingWarmRestarts (SGDR) with the same T_0 and T_mult gives the same LR at every tick."""
+    warmup, min_ratio = 3, 0.1
+    length = first * sum(cycle_mult**i for i in range(cycles))
+    s = Schedule(
+        "cosine_restarts",
+        total=warmup + length + 1,
+        warmup=warmup,
+        min_ratio=min_ratio,
+        cycles=cycles,
+        cycle_mult=cycle_mult,
+    )
+    param = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.SGD([param], lr=1.0)
+    sgdr = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, first, int(cycle_mult), eta_min=min_ratio)
+    assert [s(k) for k in range(warmup)] == pytest.approx([0.0, 1 / 3, 2 / 3])
+    for k in range(warmup, warmup + int(length)):
+        assert s(k) == pytest.approx(opt.param_groups[0]["lr"]), k
+        opt.step()
+        sgdr.step()
+    assert s(warmup + first) == pytest.approx(1.0)  # the first restart
+    assert s(warmup + int(length)) == pytest.approx(min_ratio)  # the last tick ends the last cycle

@@ -23,9 +23,19 @@ CLASSIC = ["adam", "adamw", "rmsprop", "sgd"]
 
 
 def test_config_groups_hold_the_documented_options():
-    new = ["adafactor", "lamb", "lion", "muon", "nadam", "radam", "schedulefree_adamw", "schedulefree_sgd"]
+    new = ["adafactor", "lamb", "lion", "muon", "nadam", "radam", "sam", "schedulefree_adamw", "schedulefree_sgd"]
     assert sorted(CLASSIC + new) == OPTIMIZERS
-    assert SCHEDULERS == ["constant", "cosine", "linear", "onecycle", "plateau", "step", "warmup_cosine", "wsd"]
+    assert SCHEDULERS == [
+        "constant",
+        "cosine",
+        "cosine_restarts",
+        "linear",
+        "onecycle",
+        "plateau",
+        "step",
+        "warmup_cosine",
+        "wsd",
+    ]
 
 
 @pytest.mark.parametrize("optimizer, scheduler", list(itertools.product(CLASSIC, SCHEDULERS)))

@@ -294,6 +294,8 @@ def check_train_config(cfg: DictConfig) -> None:
     instantiate_all(cfg.get("callbacks"))
     optimizer = instantiate(cfg.optimizer) if cfg.get("optimizer") else None
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+    if optimizer is not None:
+        optimizer.check_trainer(cfg.trainer)
     if scheduler is not None and optimizer is not None:
         scheduler.check_lr(optimizer.lr)
     if scheduler is not None and lr_find.action == "apply" and scheduler.options.get("max_lr") is not None:

@@ -17,6 +17,7 @@ from recipe.errors import ConfigError, config_error, require_positive_int
 from recipe.optim.lamb import Lamb
 from recipe.optim.muon import MuonWithAdamW, route_muon
 from recipe.optim.param_groups import split_param_groups
+from recipe.optim.sam import SAM, check_sam_trainer
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adamw": torch.optim.AdamW,
@@ -31,9 +32,11 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "schedulefree_adamw": schedulefree.AdamWScheduleFree,
     "schedulefree_sgd": schedulefree.SGDScheduleFree,
     "muon": MuonWithAdamW,
+    "sam": SAM,
 }
 SCHEDULE_FREE = (schedulefree.AdamWScheduleFree, schedulefree.SGDScheduleFree)
 LR_SCALING = ("linear", "sqrt")
+SAM_BASES = sorted(n for n, c in OPTIMIZERS.items() if c not in (SAM, MuonWithAdamW, *SCHEDULE_FREE))
 
 
 def _torch_args(cls: type[torch.optim.Optimizer]) -> set[str]:
@@ -66,7 +69,8 @@ class OptimizerSpec:
         layer_decay: ``None``, or each block's LR is the head's times ``layer_decay ** (blocks above it)``.
         lr_scaling: ``None``, ``"linear"`` or ``"sqrt"``: scale ``lr`` by the global batch / ``base_batch_size``.
         base_batch_size: the batch size ``lr`` was tuned for.
-        **torch_kwargs: any other argument of the torch optimizer (betas, eps, momentum, nesterov, ...).
+        **torch_kwargs: any other argument of the torch optimizer (betas, eps, momentum, nesterov, ...); for
+            ``sam``, ``base`` (the name of the optimizer it wraps), ``rho``, ``adaptive`` and the base's arguments.
     """
 
     def __init__(
@@ -93,10 +97,17 @@ class OptimizerSpec:
         if layer_decay is not None and not 0 < layer_decay <= 1:
             raise config_error("optimizer.layer_decay", layer_decay, "null, or in (0, 1] (0.65 to 0.85 is usual)")
         self.cls = OPTIMIZERS[name]
-        unknown = set(torch_kwargs) - _torch_args(self.cls)
+        allowed = _torch_args(self.cls)
+        if self.cls is SAM:
+            base = torch_kwargs.pop("base", "adamw")
+            if base not in SAM_BASES:
+                raise config_error("optimizer.base", base, f"the optimizer SAM wraps: choose one of {SAM_BASES}")
+            torch_kwargs["base_optimizer"] = OPTIMIZERS[base]
+            allowed = allowed | _torch_args(OPTIMIZERS[base])
+        unknown = set(torch_kwargs) - allowed
         if unknown:
             key = sorted(unknown)[0]
-            allowed = sorted(_torch_args(self.cls))
+            allowed = sorted(allowed - {"base_optimizer"} | ({"base"} if self.cls is SAM else set()))
             raise config_error(
                 f"optimizer.{key}",
                 torch_kwargs[key],
@@ -119,6 +130,11 @@ class OptimizerSpec:
             )
         except (ValueError, TypeError, RuntimeError) as err:
             raise ConfigError(f"optimizer ({name}): {err}") from None
+
+    def check_trainer(self, trainer: Mapping[str, Any]) -> None:
+        """Reject trainer settings this optimizer cannot work with."""
+        if self.cls is SAM:
+            check_sam_trainer(trainer)
 
     def lr_scale(self, global_batch_size: int | None) -> float:
         """The factor of the batch-size scaling rule (Goyal et al. 2017 for ``linear``)."""

@@ -1,8 +1,8 @@
 """Schedulers built from the ``scheduler`` config group and the run length the Trainer reports.
 
-Warmup, cosine, linear, warmup-stable-decay, step and constant are ``Schedule`` multipliers in a ``LambdaLR``;
-OneCycle and plateau are torch's own classes. Each kind knows the interval it must be stepped at, so a per-epoch
-rule is never stepped per batch; total steps always come from ``trainer.estimated_stepping_batches``.
+Warmup, cosine, linear, warmup-stable-decay, cosine with restarts, step and constant are ``Schedule`` multipliers
+in a ``LambdaLR``; OneCycle and plateau are torch's own classes. Each kind knows the interval it must be stepped at,
+so a per-epoch rule is never stepped per batch; total steps always come from ``trainer.estimated_stepping_batches``.
 """
 
 from __future__ import annotations
@@ -18,10 +18,16 @@ from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR, ReduceLR
 
 from recipe.errors import ConfigError, config_error, require_positive_int
 from recipe.optim.optimizers import is_schedule_free
-from recipe.optim.schedules import DECAY_SHAPES, Schedule
+from recipe.optim.schedules import DECAY_SHAPES, Schedule, first_cycle
 
 _WARMUP = {"warmup", "warmup_start_factor"}
-_ANNEALS = {"warmup_cosine": "cosine", "cosine": "cosine", "linear": "linear", "wsd": "wsd"}  # name -> Schedule.decay
+_ANNEALS = {  # name -> Schedule.decay
+    "warmup_cosine": "cosine",
+    "cosine": "cosine",
+    "linear": "linear",
+    "wsd": "wsd",
+    "cosine_restarts": "cosine_restarts",
+}
 
 
 def _torch_options(cls: type, *exclude: str) -> set[str]:
@@ -43,6 +49,7 @@ SCHEDULERS: dict[str, Kind] = {
     "cosine": Kind("step", frozenset({*_WARMUP, "min_lr"})),
     "linear": Kind("step", frozenset({*_WARMUP, "min_lr"})),
     "wsd": Kind("step", frozenset({*_WARMUP, "min_lr", "decay", "decay_shape"})),
+    "cosine_restarts": Kind("step", frozenset({*_WARMUP, "min_lr", "cycles", "cycle_mult"})),
     "step": Kind("step", frozenset({*_WARMUP, "step_size", "milestones", "gamma"})),
     "constant": Kind("step", frozenset(_WARMUP)),
     "onecycle": Kind("step", frozenset(_torch_options(OneCycleLR, "total_steps", "epochs", "steps_per_epoch"))),
@@ -78,7 +85,8 @@ class SchedulerSpec:
         frequency: step the scheduler every ``frequency`` intervals.
         monitor: metric for ``plateau``; ``None`` picks ``val/loss``.
         **options: the kind's options (``warmup``: a fraction of the run below 1 or a whole number of ticks;
-            ``min_lr``; ``decay`` and ``decay_shape`` for ``wsd``; ``step_size``/``milestones``/``gamma``; any
+            ``min_lr``; ``decay`` and ``decay_shape`` for ``wsd``; ``cycles`` and ``cycle_mult`` for
+            ``cosine_restarts``; ``step_size``/``milestones``/``gamma``; any
             OneCycleLR or ReduceLROnPlateau argument).
     """
 
@@ -120,6 +128,9 @@ class SchedulerSpec:
             raise config_error("scheduler.decay", options["decay"], "the decaying fraction of the run, in (0, 1]")
         if options.get("decay_shape", "cosine") not in DECAY_SHAPES:
             raise config_error("scheduler.decay_shape", options["decay_shape"], f"choose one of {list(DECAY_SHAPES)}")
+        require_positive_int("scheduler.cycles", options.get("cycles", 1))
+        if not options.get("cycle_mult", 1.0) >= 1:
+            raise config_error("scheduler.cycle_mult", options["cycle_mult"], "each cycle's length over the last, >= 1")
         if name == "step" and not (options.get("step_size") or options.get("milestones")):
             raise ConfigError(
                 "scheduler=step: set scheduler.step_size (epochs) or scheduler.milestones (a list of epochs)"
@@ -151,6 +162,15 @@ def _warmup_ticks(spec: SchedulerSpec, ticks: float) -> int:
     return int(warmup)
 
 
+def _check_cycles(spec: SchedulerSpec, schedule: Schedule) -> None:
+    """Reject restarts closer than one tick apart: each would only reset the LR to the peak."""
+    length = schedule.total - 1 - schedule.warmup
+    if spec.name == "cosine_restarts" and first_cycle(length, schedule.cycles, schedule.cycle_mult) < 1:
+        raise config_error(
+            "scheduler.cycles", schedule.cycles, f"the first cycle would be under one of the run's {length:g} ticks"
+        )
+
+
 def _needs_total(spec: SchedulerSpec) -> bool:
     return spec.name in (*_ANNEALS, "onecycle") or isinstance(spec.options.get("warmup"), float)
 
@@ -173,7 +193,10 @@ def _lambda(optimizer: torch.optim.Optimizer, spec: SchedulerSpec, run: RunLengt
         ticks_per_epoch=ticks_per_epoch,
         shape=opts.get("decay_shape", "cosine"),
         decay_fraction=float(opts.get("decay", 0.2)),
+        cycles=int(opts.get("cycles", 1)),
+        cycle_mult=float(opts.get("cycle_mult", 1.0)),
     )
+    _check_cycles(spec, schedule)
     # A bound method, not the Schedule itself: LambdaLR saves a callable object's fields in the checkpoint and
     # restores them over the config's, so a WSD decay branched from a stable-phase checkpoint into a longer run
     # would decay over the old length. The schedule is rebuilt from the config on resume instead.
