@@ -22,7 +22,8 @@ from train import main
         ("check_val_every_n_epoch", 0, "null or an integer >= 1"),
         ("log_every_n_steps", 0, "an integer >= 1"),
         ("num_sanity_val_steps", -2, "-1 (all batches) or an integer >= 0"),
-        ("limit_train_batches", 1.5, "a fraction in [0, 1] or a whole number of batches"),
+        ("limit_train_batches", 1.5, "a fraction in (0, 1] or a number of batches >= 1 (0 trains nothing)"),
+        ("limit_train_batches", 0, "a fraction in (0, 1] or a number of batches >= 1 (0 trains nothing)"),
         ("limit_val_batches", -1, "a fraction in [0, 1] or a whole number of batches"),
     ],
 )

@@ -106,11 +106,12 @@ def check_group_choices(conf_dir: Path, args: Sequence[str]) -> None:
             override = parser.parse_override(arg)
         except Exception:  # malformed: Hydra says what is wrong with it, in its own one line
             continue
-        key = override.key_or_group
-        if key not in groups or override.is_sweep_override() or isinstance(override.value(), str | None):
+        key, value = override.key_or_group, override.value()
+        options = value if isinstance(value, list) else [value]  # logger=[tensorboard,mlflow]: several options
+        if key not in groups or override.is_sweep_override() or all(isinstance(o, str | None) for o in options):
             continue
-        options = ", ".join(sorted(p.stem for p in (conf_dir / key).glob("*.yaml")))
-        print_error(str(config_error(key, arg.split("=", 1)[1], f"a config group takes an option: {options}")))
+        names = ", ".join(sorted(p.stem for p in (conf_dir / key).glob("*.yaml")))
+        print_error(str(config_error(key, arg.split("=", 1)[1], f"a config group takes an option: {names}")))
         raise SystemExit(2)
 
 
