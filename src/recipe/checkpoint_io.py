@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 from lightning.fabric.utilities.types import _PATH
-from lightning.pytorch.plugins.io import AsyncCheckpointIO, TorchCheckpointIO
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from recipe.errors import CheckpointWriteError
 
@@ -77,27 +77,3 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             super().save_checkpoint(checkpoint, path, storage_options)
         else:
             atomic_save(checkpoint, path)
-
-
-class BackgroundCheckpointIO(AsyncCheckpointIO):
-    """Lightning's ``AsyncCheckpointIO`` (saves in a thread, from a copy of the tensors, so training goes on while
-    a checkpoint is written; the Trainer's teardown waits for the last one), with the removals of replaced
-    checkpoints queued behind the saves and skipped once a save has failed: ``ModelCheckpoint`` deletes the old
-    best right after asking for the new one, which would otherwise leave no best when that write fails or the
-    process is killed before it lands. The writes themselves are ``AtomicCheckpointIO``'s."""
-
-    def __init__(self) -> None:
-        super().__init__(AtomicCheckpointIO())
-
-    def remove_checkpoint(self, path: _PATH) -> None:
-        self._ensure_setup()
-
-        def remove() -> None:
-            if self._error is not None:
-                return
-            try:
-                self.checkpoint_io.remove_checkpoint(path)
-            except BaseException as err:
-                self._error = err
-
-        self._executor.submit(remove)

@@ -1,5 +1,5 @@
 """Build the Lightning Trainer from the ``trainer`` config, its precision resolved for the device and its
-checkpoints written atomically, off the training thread."""
+checkpoints written atomically."""
 
 from __future__ import annotations
 
@@ -9,15 +9,14 @@ import lightning as L
 from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig
 
-from recipe.checkpoint_io import BackgroundCheckpointIO, remove_partial_saves
+from recipe.checkpoint_io import AtomicCheckpointIO, remove_partial_saves
 from recipe.instantiate import instantiate
 from recipe.precision import resolve_precision
 
 
 def build_trainer(cfg: DictConfig, **kwargs: Any) -> L.Trainer:
     """The ``lightning.Trainer`` that ``cfg`` describes, its ``precision`` resolved for its accelerator, saving
-    atomically in a background thread (``BackgroundCheckpointIO``); temp files that killed
-    saves left in its checkpoint folders are removed.
+    through ``AtomicCheckpointIO``; temp files that killed saves left in its checkpoint folders are removed.
 
     Args:
         cfg: the ``trainer`` section (``_target_: lightning.Trainer`` and its arguments), already validated.
@@ -27,7 +26,7 @@ def build_trainer(cfg: DictConfig, **kwargs: Any) -> L.Trainer:
     if cfg.get("enable_progress_bar") is False:  # the switch wins over callbacks.progress_bar, which Lightning rejects
         kwargs["callbacks"] = [c for c in kwargs.get("callbacks") or () if not isinstance(c, ProgressBar)]
     configured = instantiate(cfg.plugins) if cfg.get("plugins") else []
-    plugins = [*(configured if isinstance(configured, list) else [configured]), BackgroundCheckpointIO()]
+    plugins = [*(configured if isinstance(configured, list) else [configured]), AtomicCheckpointIO()]
     trainer = instantiate(cfg, precision=precision, plugins=plugins, **kwargs)
     if trainer.is_global_zero:
         for callback in trainer.checkpoint_callbacks:
