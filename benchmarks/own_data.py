@@ -34,7 +34,7 @@ SEEDS = (0, 1, 2, 3, 4)
 DATASETS = {"breast_cancer": load_breast_cancer, "wine": load_wine, "diabetes": load_diabetes}
 QUIET = ["~logger", "~callbacks.lr_monitor", "~callbacks.progress_bar", "~callbacks.model_summary"]
 QUIET += [
-    "callbacks.run_report.enabled=false",
+    "~callbacks.run_report",
     "trainer.enable_progress_bar=false",
     "+trainer.enable_model_summary=false",
 ]
