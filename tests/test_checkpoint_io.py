@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from recipe.checkpoint_io import TEMP_SUFFIX, atomic_save
 from recipe.config import compose_config
 from recipe.errors import CheckpointWriteError
 from recipe.trainer import build_trainer
-from train import main
+from train import main, train
 
 # saves a 40 MB checkpoint over and over, as a long run rewrites last.ckpt, until it is killed
 SAVER = """
@@ -105,3 +106,65 @@ def test_a_full_disk_during_a_run_is_one_line_and_keeps_the_earlier_checkpoints(
     (best,) = folder.glob("epoch_*.ckpt")
     assert torch.load(best, weights_only=True)["global_step"] in (4, 8)
     assert [p for p in folder.iterdir() if p.name.endswith(TEMP_SUFFIX)] == []
+
+
+def test_a_background_save_writes_the_state_at_the_call_and_later_saves_and_removals_keep_their_order(tmp_path):
+    io = checkpoint_io.AtomicCheckpointIO()
+    weights = torch.zeros(1000)
+    with io.in_background():
+        io.save_checkpoint({"w": weights}, tmp_path / "best.ckpt")
+        weights += 1  # the next training step, before the write has landed
+        io.save_checkpoint({"w": weights}, tmp_path / "last.ckpt")
+    io.remove_checkpoint(tmp_path / "best.ckpt")  # queued behind the writes, so it finds the file
+    io.save_checkpoint({"w": weights * 5}, tmp_path / "last.ckpt")  # synchronous: waits, then overwrites
+    assert io._queued == []
+    assert not (tmp_path / "best.ckpt").exists()
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["w"].unique().tolist() == [5.0]
+
+    with io.in_background():
+        io.save_checkpoint({"w": weights}, tmp_path / "best.ckpt")
+    io.wait()
+    assert torch.load(tmp_path / "best.ckpt", weights_only=True)["w"].unique().tolist() == [1.0]
+    io.teardown()
+
+
+def test_a_failed_background_write_drops_the_queued_ones_and_stops_the_next_save(tmp_path, monkeypatch):
+    io = checkpoint_io.AtomicCheckpointIO()
+    atomic_save({"step": 1}, tmp_path / "last.ckpt")
+    real_save, queued = checkpoint_io.torch.save, threading.Event()
+
+    def full_disk_at_step_2(checkpoint, f):
+        if checkpoint["step"] == 2:
+            queued.wait(timeout=30)  # fails only once step 3 is queued behind it
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(checkpoint, f)
+
+    monkeypatch.setattr(checkpoint_io.torch, "save", full_disk_at_step_2)
+    with io.in_background():
+        io.save_checkpoint({"step": 2}, tmp_path / "best.ckpt")
+        io.save_checkpoint({"step": 3}, tmp_path / "last.ckpt")  # never written: the disk filled before it
+    queued.set()
+    with pytest.raises(CheckpointWriteError, match="disk full"):
+        io.teardown()
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True) == {"step": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+
+
+def test_epoch_end_saves_run_in_the_background_and_a_stop_signal_save_does_not(tmp_path, monkeypatch):
+    threads = []
+    real_save = checkpoint_io.atomic_save
+
+    def recording_save(checkpoint, path):
+        threads.append((Path(path).name, threading.current_thread().name))
+        real_save(checkpoint, path)
+
+    monkeypatch.setattr(checkpoint_io, "atomic_save", recording_save)
+    cfg = compose_config(*TINY, "trainer.max_epochs=2", f"paths.output_dir={tmp_path}", f"paths.log_dir={tmp_path}")
+    train(cfg)
+    assert len(threads) >= 3 and all(name.startswith("checkpoint-writer") for _, name in threads)
+    assert {file for file, _ in threads} >= {"last.ckpt"}
+
+    threads.clear()
+    trainer = build_trainer(cfg.trainer)
+    trainer.strategy.checkpoint_io.save_checkpoint({"step": 1}, tmp_path / "interrupted.ckpt")  # as on SIGTERM
+    assert threads == [("interrupted.ckpt", threading.current_thread().name)]

@@ -6,6 +6,11 @@ Lightning's ``TorchCheckpointIO`` serializes to memory, writes a temp file in ``
 checkpoint's own folder, is flushed and fsynced, and replaces the old file with ``os.replace`` (atomic on one file
 system); a failed write removes its temp file and keeps the old checkpoint. Written here because neither Lightning
 nor fsspec offers a same-folder atomic local write.
+
+The epoch-end saves of ``recipe.callbacks.ModelCheckpoint`` are written by a background thread (``in_background``),
+so training goes on while a file is serialized and fsynced. Lightning's ``AsyncCheckpointIO`` puts every save in
+the background; here every other save (Ctrl-C or SIGTERM, a SLURM requeue, a user's ``trainer.save_checkpoint``)
+stays synchronous, so it has landed before the process may be killed, and nothing reads a file before ``wait``.
 """
 
 from __future__ import annotations
@@ -13,12 +18,17 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning_utilities.core.apply_func import apply_to_collection
 
 from recipe.errors import CheckpointWriteError
 
@@ -70,10 +80,92 @@ def _fsync_folder(folder: Path) -> None:
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint IO with ``atomic_save`` for local paths (remote URLs keep Lightning's own)."""
+    """Lightning's checkpoint IO with ``atomic_save`` for local paths (remote URLs keep Lightning's own).
+
+    A save made inside ``in_background()`` is snapshot on the calling thread (every tensor copied to CPU memory, so
+    later steps cannot change it) and written by one background thread. Writes and removals land in the order they
+    were asked: a synchronous save or a removal first waits for the writes queued before it. After a failed write
+    the queued ones are dropped, as a synchronous run would never have reached them, and the failure
+    (``CheckpointWriteError``) is raised at the next save, removal or ``wait``; ``teardown`` waits too.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._writer: ThreadPoolExecutor | None = None
+        self._queued: list[Future] = []
+        self._background = False
+        self._failed = False
+
+    @contextmanager
+    def in_background(self) -> Iterator[None]:
+        """Saves made in this block are written by the background thread."""
+        self._background = True
+        try:
+            yield
+        finally:
+            self._background = False
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None) -> None:
         if storage_options is not None or "://" in str(path):
+            self.wait()
             super().save_checkpoint(checkpoint, path, storage_options)
+        elif self._background:
+            self._queue(atomic_save, apply_to_collection(checkpoint, torch.Tensor, _snapshot), path)
         else:
+            self.wait()
             atomic_save(checkpoint, path)
+
+    def remove_checkpoint(self, path: _PATH) -> None:
+        if self._queued:  # after the writes queued before it: the old best goes once the new one has landed
+            self._queue(super().remove_checkpoint, path)
+        else:
+            super().remove_checkpoint(path)
+
+    def wait(self) -> None:
+        """Return once every queued write and removal has landed; raise the first that failed."""
+        queued, self._queued = self._queued, []
+        for future in queued:
+            future.result()
+
+    def teardown(self) -> None:
+        try:
+            self.wait()
+        finally:
+            if self._writer is not None:
+                self._writer.shutdown(wait=True)
+                self._writer = None
+            self._failed = False
+
+    def _queue(self, action: Callable[..., None], *args: Any) -> None:
+        for future in [f for f in self._queued if f.done()]:
+            self._queued.remove(future)
+            future.result()  # a failed earlier write stops the run here
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint-writer")
+        self._queued.append(self._writer.submit(self._run, action, *args))
+
+    def _run(self, action: Callable[..., None], *args: Any) -> None:
+        if self._failed:
+            return
+        try:
+            action(*args)
+        except BaseException:
+            self._failed = True
+            raise
+
+
+def _snapshot(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.detach().to("cpu", copy=True)
+
+
+def checkpoint_io(trainer: L.Trainer) -> AtomicCheckpointIO | None:
+    """The trainer's ``AtomicCheckpointIO``; ``None`` under a strategy that saves another way."""
+    io = getattr(trainer.strategy, "checkpoint_io", None)
+    return io if isinstance(io, AtomicCheckpointIO) else None
+
+
+def wait_for_checkpoints(trainer: L.Trainer) -> None:
+    """Return once this process's background checkpoint writes have landed."""
+    io = checkpoint_io(trainer)
+    if io is not None:
+        io.wait()

@@ -1,8 +1,10 @@
 """Small callbacks, one job each, for what Lightning's own callbacks do not cover."""
 
+from recipe.callbacks.checkpoint import ModelCheckpoint
 from recipe.callbacks.cost import FitCost
 from recipe.callbacks.grad_norm import GradNormMonitor
 from recipe.callbacks.guards import BatchNormCheck, DivergenceGuard
+from recipe.callbacks.progress import ProgressBar
 from recipe.callbacks.resume import CheckpointOnInterrupt, RngState
 from recipe.callbacks.run_config import StoreRunConfig, load_checkpoint
 from recipe.callbacks.schedule_free import ScheduleFreeModes, schedule_free_callbacks
@@ -15,6 +17,8 @@ __all__ = [
     "DivergenceGuard",
     "FitCost",
     "GradNormMonitor",
+    "ModelCheckpoint",
+    "ProgressBar",
     "RngState",
     "ScheduleFreeModes",
     "StoreRunConfig",

@@ -15,6 +15,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
 from recipe.callbacks.resume import last_checkpoint_path
+from recipe.checkpoint_io import wait_for_checkpoints
 from recipe.errors import TrainingDiverged, require_positive_int
 
 VAL_LOSS = "val/loss"
@@ -76,6 +77,7 @@ class DivergenceGuard(Callback):
     def _stop(self, trainer: L.Trainer, pl_module: L.LightningModule, what: str) -> None:
         lr = trainer.optimizers[0].param_groups[0]["lr"]  # the schedule's LR now, which warmup keeps below the peak
         checkpoint = last_checkpoint_path(trainer)
+        wait_for_checkpoints(trainer)  # the last good epoch's save may still be under way
         kept = (
             f"the last good checkpoint, {checkpoint}, is kept"
             if checkpoint and checkpoint.is_file()

@@ -1,0 +1,56 @@
+"""Lightning's rich progress bar, updated at the rate it is drawn."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import RichProgressBar
+
+
+class ProgressBar(RichProgressBar):
+    """``lightning.pytorch.callbacks.RichProgressBar`` (same arguments) that moves its bars and reads the metrics at
+    most ``refresh_rate`` times a second, the rate rich draws them at, and at the last batch of each loop. Lightning's
+    does it after every batch: on a small model that reading costs a few percent of each step.
+
+    It also stops without waiting for Lightning's drawing thread, which sleeps ``1 / refresh_rate`` seconds between
+    draws and is joined at the end of every fit, validation and test: up to a second each at the default rate.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._updated = 0.0  # time.monotonic() of the last update
+
+    def _due(self, batch_idx: int, batches: int | float) -> bool:
+        now = time.monotonic()
+        if batch_idx + 1 < batches and now - self._updated < 1.0 / max(self.refresh_rate, 1e-9):
+            return False
+        self._updated = now
+        return True
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if self._due(batch_idx, self.total_train_batches):
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def on_validation_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        batches = self.total_val_batches_current_dataloader
+        if self._due(batch_idx, batches):
+            super().on_validation_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
+
+    def _stop_progress(self) -> None:
+        thread = self.progress.live._refresh_thread if self.progress is not None else None
+        if thread is not None:
+            thread.stop()  # it exits when its sleep ends, drawing nothing more (a daemon thread)
+            self.progress.live._refresh_thread = None  # so that stopping the display does not join it
+        super()._stop_progress()
