@@ -3,6 +3,7 @@
     python benchmarks/parity.py                      # both cases, 5 interleaved runs each after a warm-up
     python benchmarks/parity.py --case digits_mlp --runs 3
     python benchmarks/parity.py --case digits_mlp --profile    # also: where a template epoch goes
+    python benchmarks/parity.py --widths 64 256 1024 2048 --runs 3  # the MLP's ratios against width: a figure
 
 Both sides train the same network (built by ``recipe.build.build`` from the same seed), on the same tensors,
 with the same batch size, optimizer, schedule, gradient clipping, label smoothing and augmentation, for the same
@@ -27,10 +28,12 @@ import statistics
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import lightning as L
 import torch
 from clocks import EpochClock
+from matplotlib.figure import Figure
 from torch import nn
 
 from recipe.build import build
@@ -178,27 +181,67 @@ def print_profile(case: str, overrides: list[str], epochs: int, top: int = 16) -
         print(f"| `{name}` | {seconds / epochs * 1e3:.1f} |")
 
 
+def measure(overrides: list[str], runs: int) -> dict[str, list[tuple[float, float]]]:
+    """``(per-epoch seconds, final train loss)`` of each side, ``runs`` interleaved runs after a warm-up."""
+    template_run(overrides), raw_run(overrides)  # warm-up: imports, caches, allocator
+    results = {"raw": [], "template": [], "bare": [], "plain": []}
+    for _ in range(runs):
+        results["raw"].append(raw_run(overrides))
+        results["template"].append(template_run(overrides))
+        results["bare"].append(template_run([*overrides, *BARE]))
+        results["plain"].append(plain_lightning_run(overrides))
+    return results
+
+
+def ratio(times: dict[str, list[float]], side: str, base: str) -> list[float]:
+    """``side`` over ``base``, run by run (runs were interleaved, so each pair shared the machine's state)."""
+    return [t / b for t, b in zip(times[side], times[base], strict=True)]
+
+
+def width_figure(widths: list[int], runs: int, epochs: int, path: Path) -> None:
+    """Template / raw and plain Lightning / raw per-epoch time of the digits MLP against its hidden width."""
+    rows = []
+    for width in widths:
+        overrides = [*CASES["digits_mlp"], f"model.hidden_sizes=[{width},{width}]", f"trainer.max_epochs={epochs}"]
+        results = measure([*overrides, "trainer.precision=32-true", "test=false"], runs)
+        times = {name: [t for t, _ in values] for name, values in results.items()}
+        raw = statistics.median(times["raw"]) * 1e3
+        rows.append((width, raw, *(statistics.median(ratio(times, n, "raw")) for n in ("template", "plain"))))
+    print(f"\ndigits MLP, two hidden layers: per-epoch time against width, median of {runs} interleaved runs\n")
+    print("| width | raw loop | template / raw | plain Lightning / raw | template / plain |")
+    print("|---:|---:|---:|---:|---:|")
+    for width, raw, template, plain in rows:
+        print(f"| {width} | {raw:.1f} ms | {template:.2f} | {plain:.2f} | {template / plain:.2f} |")
+    figure = Figure(figsize=(6, 4), layout="constrained")
+    ax = figure.subplots()
+    ax.plot([r[0] for r in rows], [r[2] for r in rows], "o-", label="template / raw loop")
+    ax.plot([r[0] for r in rows], [r[3] for r in rows], "s-", label="plain Lightning / raw loop")
+    ax.axhline(1.0, color="gray", lw=0.8)
+    ax.set(xscale="log", xlabel="hidden width (digits MLP, 2 layers)", ylabel="per-epoch time ratio")
+    ax.set_xticks(widths, [str(w) for w in widths])
+    ax.legend()
+    figure.savefig(path, dpi=90)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", choices=[*CASES, "all"], default="all")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--profile", action="store_true", help="also profile one template run (SimpleProfiler)")
+    parser.add_argument("--widths", type=int, nargs="*", help="instead: the digits MLP at these hidden widths")
+    parser.add_argument("--figure", type=Path, default=Path("docs/parity_width.png"), help="with --widths")
     args = parser.parse_args()
+    if args.widths:
+        width_figure(args.widths, args.runs, args.epochs, args.figure)
+        return
     rows = []
     for case in CASES if args.case == "all" else [args.case]:
         overrides = [*CASES[case], f"trainer.max_epochs={args.epochs}", "trainer.precision=32-true", "test=false"]
-        template_run(overrides), raw_run(overrides)  # warm-up: imports, caches, allocator
-        results = {"raw": [], "template": [], "bare": [], "plain": []}
-        for _ in range(args.runs):
-            results["raw"].append(raw_run(overrides))
-            results["template"].append(template_run(overrides))
-            results["bare"].append(template_run([*overrides, *BARE]))
-            results["plain"].append(plain_lightning_run(overrides))
+        results = measure(overrides, args.runs)
         times = {name: [t for t, _ in runs] for name, runs in results.items()}
-        ratios = {
-            n: [t / r for t, r in zip(times[n], times["raw"], strict=True)] for n in ("template", "bare", "plain")
-        }
+        ratios = {n: ratio(times, n, "raw") for n in ("template", "bare", "plain")}
+        ratios["template / plain"] = ratio(times, "template", "plain")
         loss_gap = abs(results["template"][-1][1] - results["raw"][-1][1])
         rows.append((case, *(statistics.median(times[n]) * 1e3 for n in results), ratios, loss_gap))
         if args.profile:
@@ -206,16 +249,17 @@ def main() -> None:
     print(f"\nper-epoch time, median of {args.runs} interleaved runs ({args.epochs} epochs, the first left out)\n")
     print(
         "| case | raw loop | template | ratio (range) | template without callbacks and logger | ratio "
-        "| plain Lightning | ratio | loss gap |"
+        "| plain Lightning | ratio | template / plain (range) | loss gap |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for case, raw, tpl, bare, plain, ratios, gap in rows:
-        full = ratios["template"]
+        full, against_plain = ratios["template"], ratios["template / plain"]
         spread = f"{statistics.median(full):.2f} ({min(full):.2f} to {max(full):.2f})"
+        plain_spread = f"{statistics.median(against_plain):.2f} ({min(against_plain):.2f} to {max(against_plain):.2f})"
         bare_ratio, plain_ratio = statistics.median(ratios["bare"]), statistics.median(ratios["plain"])
         print(
             f"| {case} | {raw:.1f} ms | {tpl:.1f} ms | {spread} | {bare:.1f} ms | {bare_ratio:.2f} "
-            f"| {plain:.1f} ms | {plain_ratio:.2f} | {gap:.4f} |"
+            f"| {plain:.1f} ms | {plain_ratio:.2f} | {plain_spread} | {gap:.4f} |"
         )
 
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import hydra
 import lightning as L
+import torch
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
@@ -44,6 +45,8 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> dict[s
     ckpt_path = resume_path(cfg)  # ckpt_path=auto: the run folder's newest checkpoint, or None to start fresh
     if ckpt_path:
         load_checkpoint(ckpt_path)  # a missing or foreign file fails here, in one line
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
     if cfg.seed is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule, module = build(cfg)

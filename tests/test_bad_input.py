@@ -21,6 +21,8 @@ BAD = [
     (["model.norm=bogus"], "model.norm='bogus'"),
     (["seed=abc"], "seed='abc'"),
     (["seed=-1"], "seed=-1"),
+    (["threads=0"], "threads=0"),
+    (["threads=two"], "threads='two'"),
     (["data=npz"], "data.path='???'"),
     (["optimized_metric=foo"], "optimized_metric='foo'"),
     (["+optimizr=sgd"], "optimizr='sgd'"),

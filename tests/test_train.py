@@ -103,3 +103,18 @@ def test_enable_progress_bar_false_also_drops_the_configured_bar(make_cfg):
     trainer = build_trainer(cfg.trainer, callbacks=instantiate_all(cfg.callbacks), logger=False)
     assert trainer.progress_bar_callback is None
     assert not any(isinstance(c, ProgressBar) for c in trainer.callbacks)
+
+
+class RecordThreads(L.Callback):
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.threads = torch.get_num_threads()
+
+
+def test_threads_sets_torchs_cpu_threads_for_the_run(make_cfg):
+    before, recorder = torch.get_num_threads(), RecordThreads()
+    wanted = 3 if before != 3 else 2
+    try:
+        train(make_cfg(*FAST, f"threads={wanted}", "test=false"), [recorder])
+    finally:
+        torch.set_num_threads(before)
+    assert recorder.threads == wanted

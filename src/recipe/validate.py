@@ -21,7 +21,7 @@ from typing import Any, Literal
 from hydra.utils import get_class, get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from recipe.errors import ConfigError, config_error, is_int
+from recipe.errors import ConfigError, config_error, is_int, require_positive_int
 from recipe.precision import check_precision, check_strategy
 from recipe.slurm import check_processes
 
@@ -66,6 +66,7 @@ class TrainSettings:
     ckpt_path: str | None
     optimized_metric: str | list[str] | None  # several: a multi-objective search (hydra.sweeper.directions)
     compile: bool
+    threads: int | None
     data: Any
     model: Any
     module: Any
@@ -278,6 +279,8 @@ def check_train_config(cfg: DictConfig) -> None:
     check_schema(cfg, TrainSettings)
     if cfg.seed is not None and cfg.seed < 0:
         raise config_error("seed", cfg.seed, "must be an integer >= 0, or null for a random run")
+    if cfg.threads is not None:
+        require_positive_int("threads", cfg.threads)
     for key in ("data", "model", "module", "optimizer", "scheduler", "trainer", "lr_find"):
         check_section(key, cfg.get(key), skip=frozenset({"precision"}) if key == "trainer" else frozenset())
     for group in ("callbacks", "logger"):
