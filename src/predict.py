@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import recipe.openmp  # noqa: F401  first: OpenMP reads its wait policy when torch loads
+
+# isort: split
 import hydra
 from omegaconf import DictConfig
 

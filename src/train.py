@@ -6,6 +6,9 @@ config check first, config tree, one-line errors and exit codes, the run's log, 
 
 from __future__ import annotations
 
+import recipe.openmp  # noqa: F401  first: OpenMP reads its wait policy when torch loads
+
+# isort: split
 from collections.abc import Sequence
 
 import hydra

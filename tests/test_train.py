@@ -1,7 +1,11 @@
 """Training through ``train.train`` with composed configs: every optimizer x scheduler pair, and
 the run length flowing from the Trainer into the schedule."""
 
+import ast
 import itertools
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import lightning as L
@@ -118,3 +122,16 @@ def test_threads_sets_torchs_cpu_threads_for_the_run(make_cfg):
     finally:
         torch.set_num_threads(before)
     assert recorder.threads == wanted
+
+
+def test_entry_scripts_put_waiting_openmp_threads_to_sleep_before_torch_loads():
+    for script in ("train", "eval", "predict"):  # each imports recipe.openmp before anything else
+        tree = ast.parse((ROOT / "src" / f"{script}.py").read_text())
+        imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+        assert ast.unparse(imports[1]) == "import recipe.openmp", script  # after from __future__ import annotations
+    probe = "import sys; sys.path.insert(0, 'src'); import train, os; print(os.environ.get('OMP_WAIT_POLICY'))"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    for given, expected in ((None, "PASSIVE"), ("ACTIVE", "ACTIVE")):  # a policy already set is kept
+        run_env = env if given is None else {**env, "OMP_WAIT_POLICY": given}
+        result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=run_env, capture_output=True, text=True)
+        assert result.stdout.split() == [expected], result.stderr[-2000:]
