@@ -46,6 +46,7 @@ from train import train
 
 # The Lightning loop and the LightningModule alone: what the callbacks and the logger add shows against it.
 BARE = ["~callbacks", "~logger", "+trainer.enable_checkpointing=false", "trainer.enable_progress_bar=false"]
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # every side runs on it (the Trainer's accelerator=auto)
 SCRATCH = tempfile.TemporaryDirectory(ignore_cleanup_errors=True)  # run folders, removed at exit
 CASES = {"digits_mlp": ["data=digits", "model=mlp"], "mnist1d_cnn": ["experiment=mnist1d_cnn"]}
 
@@ -116,9 +117,9 @@ def raw_run(overrides: list[str]) -> tuple[float, float]:
     cfg = compose_config("paths.output_dir=unused", *overrides)
     L.seed_everything(cfg.seed)
     datamodule, module = build(cfg)
-    net, batch_size, epochs = module.net, datamodule.batch_size, cfg.trainer.max_epochs
-    x_train, y_train = datamodule.datasets["train"].tensors
-    x_val, y_val = datamodule.datasets["val"].tensors
+    net, batch_size, epochs = module.net.to(DEVICE), datamodule.batch_size, cfg.trainer.max_epochs
+    x_train, y_train = (t.to(DEVICE) for t in datamodule.datasets["train"].tensors)
+    x_val, y_val = (t.to(DEVICE) for t in datamodule.datasets["val"].tensors)
     steps = math.ceil(len(x_train) / batch_size)
     optimizer = build_optimizer(net, module.optimizer_spec)
     schedule = build_scheduler(optimizer, module.scheduler_spec, RunLength(steps * epochs, steps))["scheduler"]
@@ -128,8 +129,8 @@ def raw_run(overrides: list[str]) -> tuple[float, float]:
     for _ in range(epochs):
         stamps.append(time.perf_counter())
         net.train()
-        total = torch.zeros(())
-        for idx in torch.randperm(len(x_train)).split(batch_size):
+        total = torch.zeros((), device=DEVICE)
+        for idx in torch.randperm(len(x_train), device=DEVICE).split(batch_size):
             x, y = x_train[idx], y_train[idx]
             if augment is not None:
                 x = augment(x)
@@ -146,7 +147,7 @@ def raw_run(overrides: list[str]) -> tuple[float, float]:
             val_correct = sum(
                 int((net(x).argmax(1) == y).sum()) for x, y in zip(x_val.split(256), y_val.split(256), strict=True)
             )
-        train_loss, val_acc = float(total) / len(x_train), val_correct / len(x_val)
+        train_loss, val_acc = float(total) / len(x_train), val_correct / len(x_val)  # float(): waits for the device
     stamps.append(time.perf_counter())
     del val_acc
     return per_epoch(stamps), train_loss
