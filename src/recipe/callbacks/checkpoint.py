@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint as LightningModelCheckpoint
 
@@ -16,10 +18,7 @@ class ModelCheckpoint(LightningModelCheckpoint):
 
     def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
         io = checkpoint_io(trainer)
-        if io is None:
-            super()._save_checkpoint(trainer, filepath)
-            return
-        with io.in_background():
+        with io.in_background() if io is not None else nullcontext():
             super()._save_checkpoint(trainer, filepath)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
