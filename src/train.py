@@ -23,6 +23,7 @@ from recipe.callbacks.resume import exit_code_on_stop
 from recipe.config import CONF_DIR, set_project_root
 from recipe.distributed import isolate_multirun_job, launch_env
 from recipe.entry import entry_point, launch, optimized_value
+from recipe.errors import config_error
 from recipe.hparams import log_hparams
 from recipe.instantiate import instantiate, instantiate_all
 from recipe.lr_find import find_lr
@@ -47,7 +48,7 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> dict[s
     """
     ckpt_path = resume_path(cfg)  # ckpt_path=auto: the run folder's newest checkpoint, or None to start fresh
     if ckpt_path:
-        load_checkpoint(ckpt_path)  # a missing or foreign file fails here, in one line
+        check_resumable(load_checkpoint(ckpt_path), ckpt_path, cfg.trainer)  # a bad file or length: one line
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     if cfg.seed is not None:
@@ -77,6 +78,16 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> dict[s
         metrics.update(logged_metrics(trainer))
     log_hparams(loggers, run_config, metrics)
     return metrics
+
+
+def check_resumable(checkpoint: dict, ckpt_path: str, trainer: DictConfig) -> None:
+    """A run cannot resume past its own end: Lightning refuses a checkpoint beyond ``trainer.max_epochs`` only
+    after building everything, with a traceback."""
+    max_epochs = trainer.get("max_epochs")
+    if max_epochs is not None and max_epochs != -1 and checkpoint["epoch"] > max_epochs:
+        raise config_error(
+            "trainer.max_epochs", max_epochs, f"must be at least {checkpoint['epoch']}, the epoch of {ckpt_path}"
+        )
 
 
 def load_test_weights(trainer: L.Trainer, module: L.LightningModule, which: str) -> None:

@@ -168,7 +168,7 @@ def test_a_second_ctrl_c_stops_at_once_and_keeps_the_last_finished_epoch(tmp_pat
     assert "Stopped without saving" in caplog.text
 
 
-def test_three_epochs_resumed_to_six_equal_six_straight_with_a_constant_schedule(tmp_path):
+def test_three_epochs_resumed_to_six_equal_six_straight_with_a_constant_schedule(tmp_path, capsys):
     straight = train(cfg_for(tmp_path / "straight", "scheduler=constant"))
     first3 = train(cfg_for(tmp_path / "first3", "scheduler=constant", "trainer.max_epochs=3"))
     last = tmp_path / "first3" / "checkpoints" / "last.ckpt"
@@ -176,6 +176,13 @@ def test_three_epochs_resumed_to_six_equal_six_straight_with_a_constant_schedule
     resumed = train(cfg_for(tmp_path / "resumed", "scheduler=constant", f"ckpt_path={last}"))
     assert_same_run(resumed, straight, final_state(tmp_path / "resumed"), final_state(tmp_path / "straight"))
     assert resumed["val/acc_best"] >= first3["val/acc_best"]
+
+    with pytest.raises(SystemExit) as refused:  # a shorter run than the checkpoint's: one line, before anything
+        main(cfg_for(tmp_path / "shorter", "scheduler=constant", f"ckpt_path={last}", "trainer.max_epochs=1"))
+    assert refused.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: trainer.max_epochs=1: must be at least 2, the epoch of {last}"
+    )
 
 
 def test_ctrl_c_saves_last_ckpt_and_the_run_resumes_from_it(tmp_path):
