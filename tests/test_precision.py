@@ -94,7 +94,7 @@ def test_eval_tests_in_the_run_precision_unless_told_otherwise(make_cfg, tmp_pat
 def test_gpu_precisions_train(make_cfg, precision: str) -> None:
     if precision == "bf16-mixed" and not torch.cuda.is_bf16_supported():
         pytest.skip("this GPU has no bfloat16")
-    cfg = make_cfg("trainer=gpu", f"trainer.precision={precision}", *TINY, *QUIET)
+    cfg = make_cfg("trainer=gpu", f"trainer.precision={precision}", "trainer.log_every_n_steps=1", *TINY, *QUIET)
     trainer = build_trainer(cfg.trainer, logger=False)
     assert trainer.precision == precision
     has_scaler = getattr(trainer.precision_plugin, "scaler", None) is not None
