@@ -6,25 +6,31 @@ A best LR at either end of the grid is marked ``(edge)``: a wider grid may find 
 
 OMP_NUM_THREADS=1 .venv/bin/python benchmarks/optimizers.py [--experiments digits_mlp "mnist1d_cnn key=value"]
     [--grid 3] [--seeds 2] [--figure docs/optimizers.png] [--set key=value ...] [--optimizers name ...]
+    [--results runs.jsonl]
 
 The grid multiplies the yaml's LR (and Muon's ``adamw_lr``) by 10^(k/2), k = -(grid // 2) .. grid // 2. Schedule-free
-optimizers train with ``scheduler=constant``, the others with the experiment's schedule. ``--set`` passes overrides
+optimizers train with ``scheduler=constant``, the others with the experiment's schedule (Adafactor with onecycle's
+momentum cycling off: it has no momentum). ``--set`` passes overrides
 on to every run, e.g. ``--set trainer.max_epochs=10`` for shorter runs or ``--set data=npz data.path=my.npz`` for
 your own data; an experiment's own overrides follow its name in the same argument. An optimizer that cannot train a
-model (Muon without a hidden weight matrix) gets a row saying why.
+model (Muon without a hidden weight matrix) gets a row saying why. ``--results`` keeps each optimizer's measurements
+as it finishes and reuses them: an interrupted table resumes, and several processes, each given some
+``--optimizers``, fill one file; a last call naming them all prints the whole table and figure without training.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import lightning as L
+from filelock import FileLock
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 from omegaconf import open_dict
@@ -37,6 +43,7 @@ from train import train
 
 QUIET = ["~callbacks.progress_bar", "~callbacks.model_summary", "~logger", "~callbacks.lr_monitor"]
 CONSTANT = ("schedulefree_adamw", "schedulefree_sgd")
+NO_MOMENTUM = ("adafactor",)  # nothing for onecycle to cycle: its cycle_momentum is turned off for these
 
 
 class ValCurve(L.Callback):
@@ -74,6 +81,8 @@ def run(experiment: str, optimizer: str, factor: float, seed: int, overrides: li
             cfg.optimizer.lr *= factor
             if "adamw_lr" in cfg.optimizer:
                 cfg.optimizer.adamw_lr *= factor
+            if optimizer in NO_MOMENTUM and cfg.scheduler.get("cycle_momentum"):
+                cfg.scheduler.cycle_momentum = False
         curve = ValCurve()
         start = time.perf_counter()
         metrics = train(cfg, extra_callbacks=[curve])
@@ -81,32 +90,82 @@ def run(experiment: str, optimizer: str, factor: float, seed: int, overrides: li
         return Run(float(metrics["val/acc_best"]), float(metrics["test/acc"]), seconds, curve.points)
 
 
-def compare(name: str, experiment: str, args: argparse.Namespace, axes: list, color: tuple) -> None:
-    """Print ``name``'s row on ``experiment`` (its name, then its overrides) and draw it in ``color`` on the three
-    panels."""
+def measure(name: str, experiment: str, args: argparse.Namespace) -> dict:
+    """``name`` on ``experiment`` (its name, then its overrides): the LR grid at seed 0, then the other seeds at the
+    best LR, as a JSON-able record (``error`` instead where the optimizer cannot train the model)."""
     title, *overrides = experiment.split()
     factors = [10 ** (k / 2) for k in range(-(args.grid // 2), args.grid // 2 + 1)]
-    base_lr = compose_config(f"optimizer={name}").optimizer.lr
+    record = {**record_key(name, experiment, args), "base_lr": compose_config(f"optimizer={name}").optimizer.lr}
     try:
-        grid = {f: run(title, name, f, 0, [*overrides, *args.set]) for f in factors}
+        grid = [run(title, name, f, 0, [*overrides, *args.set]) for f in factors]
     except ConfigError as err:
-        print(f"| {title} | `{name}` | | does not apply: {err} | |", flush=True)
-        return
-    best = max(grid, key=lambda f: grid[f].val)
-    runs = [grid[best], *(run(title, name, best, s, [*overrides, *args.set]) for s in range(1, args.seeds))]
-    accs = [100 * r.test for r in runs]
+        return {**record, "error": str(err)}
+    best = max(range(len(factors)), key=lambda i: grid[i].val)
+    seeds = [run(title, name, factors[best], s, [*overrides, *args.set]) for s in range(1, args.seeds)]
+    return {
+        **record,
+        "factors": factors,
+        "best": best,
+        "grid_runs": [asdict(r) for r in grid],
+        "more_seeds": [asdict(r) for r in seeds],
+    }
+
+
+def record_key(name: str, experiment: str, args: argparse.Namespace) -> dict:
+    """What makes two measurements the same: reused from ``--results`` only if all of it matches."""
+    return {"optimizer": name, "experiment": experiment, "set": args.set, "grid": args.grid, "seeds": args.seeds}
+
+
+def table_row(record: dict) -> str:
+    """The markdown row: best LR (``(edge)`` at either end of the grid), test accuracy mean ± std, time per run."""
+    title, name = record["experiment"].split()[0], record["optimizer"]
+    if "error" in record:
+        return f"| {title} | `{name}` | | does not apply: {record['error']} | |"
+    factors, best = record["factors"], record["best"]
+    runs = [record["grid_runs"][best], *record["more_seeds"]]
+    accs = [100 * r["test"] for r in runs]
     spread = f" ± {statistics.stdev(accs):.1f}" if len(accs) > 1 else ""
-    accuracy, seconds = f"{statistics.mean(accs):.1f}{spread}%", statistics.mean(r.seconds for r in runs)
-    edge = " (edge)" if len(factors) > 1 and best in (factors[0], factors[-1]) else ""  # widen the grid
-    print(f"| {title} | `{name}` | {base_lr * best:.2g}{edge} | {accuracy} | {seconds:.0f} s |", flush=True)
-    axes[0].plot([base_lr * f for f in factors], [100 * grid[f].val for f in factors], marker=".", color=color)
-    steps, losses, val_accs = zip(*grid[best].curve, strict=True)
-    axes[1].plot(steps, losses, color=color, label=name)
-    axes[2].plot(steps, [100 * a for a in val_accs], color=color)
+    seconds = statistics.mean(r["seconds"] for r in runs)
+    edge = " (edge)" if len(factors) > 1 and best in (0, len(factors) - 1) else ""  # widen the grid
+    lr = record["base_lr"] * factors[best]
+    return f"| {title} | `{name}` | {lr:.2g}{edge} | {statistics.mean(accs):.1f}{spread}% | {seconds:.0f} s |"
+
+
+def draw(record: dict, axes: list, color: tuple) -> None:
+    """Validation accuracy against LR, and the best LR's validation loss and accuracy against steps, in ``color``."""
+    title, name = record["experiment"].split()[0], record["optimizer"]
     axes[0].set(xscale="log", xlabel="learning rate", ylabel="best val accuracy (%, seed 0)", title=title)
     axes[1].set(yscale="log", xlabel="optimizer steps", ylabel="val loss (best lr, seed 0)", title=title)
     axes[2].set(xlabel="optimizer steps", ylabel="val accuracy (%, best lr, seed 0)", title=title)
+    if "error" in record:
+        return
+    lrs = [record["base_lr"] * f for f in record["factors"]]
+    axes[0].plot(lrs, [100 * r["val"] for r in record["grid_runs"]], marker=".", color=color)
+    steps, losses, val_accs = zip(*record["grid_runs"][record["best"]]["curve"], strict=True)
+    axes[1].plot(steps, losses, color=color, label=name)
+    axes[2].plot(steps, [100 * a for a in val_accs], color=color)
     axes[1].legend(fontsize="x-small", ncols=2)
+
+
+class Results:
+    """The records of ``--results`` (JSON lines): earlier ones are reused, new ones appended as each is measured,
+    under a file lock, so several processes (each given some ``--optimizers``) can fill one file, and a
+    last call with all of them prints the whole table and figure without training again."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.records = (
+            [json.loads(line) for line in path.read_text().splitlines() if line] if path and path.exists() else []
+        )
+
+    def get(self, key: dict) -> dict | None:
+        return next((r for r in reversed(self.records) if all(r.get(k) == v for k, v in key.items())), None)
+
+    def add(self, record: dict) -> None:
+        self.records.append(record)
+        if self.path:
+            with FileLock(f"{self.path}.lock"), self.path.open("a") as f:
+                f.write(json.dumps(record) + "\n")
 
 
 def main() -> None:
@@ -119,8 +178,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--figure", type=Path, help="save the LR sweep and the validation curves here")
     parser.add_argument("--set", nargs="*", default=[], help="more overrides, for every run")
+    parser.add_argument("--results", type=Path, help="JSON lines: reuse the measurements there, append new ones")
     args = parser.parse_args()
     names = args.optimizers or sorted(p.stem for p in (PROJECT_ROOT / "conf" / "optimizer").glob("*.yaml"))
+    results = Results(args.results)
     rows = len(args.experiments)
     figure = Figure(figsize=(15, 4.2 * rows), layout="constrained")
     axes = figure.subplots(rows, 3, squeeze=False)
@@ -129,7 +190,12 @@ def main() -> None:
     colors = colormaps["tab20"].colors  # one color per optimizer, the same in every panel
     for i, name in enumerate(names):  # optimizer by optimizer: an interrupted run still has whole rows and a figure
         for experiment, row in zip(args.experiments, axes, strict=True):
-            compare(name, experiment, args, list(row), colors[i % len(colors)])
+            record = results.get(record_key(name, experiment, args))
+            if record is None:
+                record = measure(name, experiment, args)
+                results.add(record)
+            print(table_row(record), flush=True)
+            draw(record, list(row), colors[i % len(colors)])
         if args.figure:
             figure.savefig(args.figure, dpi=90)
 
