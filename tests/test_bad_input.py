@@ -8,7 +8,7 @@ from conftest import NO_LOGGER, run_script
 from omegaconf import OmegaConf
 
 from recipe.validate import check_train_config
-from train import main
+from train import main, train
 
 # (overrides, what the error line must name: the key and the value as the user typed it)
 BAD = [
@@ -39,6 +39,7 @@ BAD = [
 NEEDS_DATA = [
     (["scheduler.warmup=1000", "trainer.max_epochs=2"], "scheduler.warmup=1000"),
     (["trainer.max_epochs=-1"], "trainer.max_epochs=-1"),
+    (["callbacks.early_stopping.monitor=val/auroc"], "callbacks.early_stopping.monitor='val/auroc'"),  # 10 classes
 ]
 
 
@@ -62,6 +63,16 @@ def test_the_entry_point_prints_one_line_and_exits_2(make_cfg, capsys, tmp_path,
 def test_the_defaults_pass(make_cfg):
     check_train_config(make_cfg())
     check_train_config(make_cfg("experiment=mnist1d_transformer", "lr_find=apply", "optimizer=sgd"))
+
+
+def test_auroc_is_refused_on_ten_classes_and_monitored_on_two(make_cfg):
+    with pytest.raises(Exception, match="logged for two classes only; the data has 10"):
+        train(make_cfg(*NO_LOGGER, "optimized_metric=val/auroc"))
+    monitors = [f"callbacks.{name}.monitor=val/auroc" for name in ("early_stopping", "model_checkpoint")]
+    metrics = train(
+        make_cfg(*NO_LOGGER, "data=synthetic", "data.num_classes=2", "optimized_metric=val/auroc", *monitors)
+    )
+    assert 0.5 < metrics["val/auroc"] <= 1 and 0.5 < metrics["test/auroc"] <= 1
 
 
 def test_a_rejected_run_loads_no_data_and_leaves_no_folder(tmp_path):

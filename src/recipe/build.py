@@ -18,7 +18,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
     datamodule = instantiate(cfg.data)
     choose_task(cfg, datamodule)  # fills in the module, metric and monitor of the data's task, beneath the user's
-    check_metrics(cfg)  # now against the chosen module's metrics
+    check_metrics(cfg, datamodule.num_classes)  # now against the chosen module's metrics and the data's classes
     net = instantiate(cfg.model, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
     if cfg.get("compile"):
         net.compile()

@@ -32,6 +32,7 @@ class Classifier(TrainedModule):
         "val/auroc",
         "test/auroc",
     )
+    TWO_CLASS_METRICS = ("val/auroc", "test/auroc")  # logged only when the data has two classes
 
     def __init__(
         self,

@@ -230,19 +230,24 @@ def callback_metrics(cfg: DictConfig) -> list[str]:
     return [m for c in sections for m in getattr(get_class(c._target_), "METRICS", ())]
 
 
-def check_metrics(cfg: DictConfig) -> None:
+def check_metrics(cfg: DictConfig, num_classes: int | None = None) -> None:
     """``optimized_metric`` and every ``monitor`` must be metrics the module logs (when its class lists them); before
-    the task is known (``task: null``), metrics of either task's module."""
+    the task is known (``task: null``), metrics of either task's module. Once the data gives ``num_classes``, a
+    metric the module logs for two classes only (its ``TWO_CLASS_METRICS``) is refused for any other count."""
     targets = [cfg.module._target_] if cfg.get("module") else TASK_MODULES
-    lists = [getattr(get_class(target), "METRICS", None) for target in targets]
+    classes = [get_class(target) for target in targets]
+    lists = [getattr(cls, "METRICS", None) for cls in classes]
     if any(metrics is None for metrics in lists):
         return
     logged = sorted({m for metrics in lists for m in metrics} | set(callback_metrics(cfg)))
+    two_class = {m for cls in classes for m in getattr(cls, "TWO_CLASS_METRICS", ())}
     objectives = cfg.get("optimized_metric") or []
     watched = [("optimized_metric", m) for m in ([objectives] if isinstance(objectives, str) else objectives)]
     for key, metric in [*watched, *monitors(cfg)]:
         if isinstance(metric, str) and metric not in logged:
             raise config_error(key, metric, f"not a metric this module logs; choose one of {sorted(logged)}")
+        if metric in two_class and num_classes not in (None, 2):
+            raise config_error(key, metric, f"logged for two classes only; the data has {num_classes}")
 
 
 FIXES = {"optimized_metric": "optimized_metric=null", "scheduler.monitor": "scheduler=cosine"}  # else ~callbacks.<name>
