@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from conftest import TINY
 from lightning.pytorch.callbacks import RichProgressBar
 
+from recipe.callbacks.progress import ProgressBar
 from recipe.config import compose_config
 from train import train
 
@@ -39,3 +42,10 @@ def test_the_bar_updates_at_its_rate_and_at_each_loops_last_batch(tmp_path, monk
     assert every == {"train": list(range(12)), "val": list(range(val_batches))}
     # the first batch (nothing drawn yet) and each loop's last; validation follows the last training update at once
     assert run(0.001) == {"train": [0, 11], "val": [val_batches - 1]}
+
+
+def test_the_first_batch_updates_on_a_machine_booted_moments_ago(monkeypatch):
+    # time.monotonic() counts from boot: 5 s after it, a bar that had never updated held its first batch back
+    monkeypatch.setattr("recipe.callbacks.progress.time", SimpleNamespace(monotonic=lambda: 5.0))
+    bar = ProgressBar(refresh_rate=0.001)
+    assert [bar._due(batch, 12) for batch in range(12)] == [True] + [False] * 10 + [True]

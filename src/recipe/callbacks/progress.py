@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -20,7 +21,9 @@ class ProgressBar(RichProgressBar):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._updated = 0.0  # time.monotonic() of the last update
+        # time.monotonic() of the last update; -inf: none yet (0.0 would hold back the first batch on a machine
+        # booted less than 1 / refresh_rate seconds ago, monotonic time being the time since boot)
+        self._updated = -math.inf
 
     def _due(self, batch_idx: int, batches: int | float) -> bool:
         now = time.monotonic()
