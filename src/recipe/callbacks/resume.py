@@ -117,7 +117,9 @@ class RngState(Callback):
     run shuffles its data and draws its dropout masks as the uninterrupted run would have.
 
     Lightning does not checkpoint RNG states; its ``_collect_rng_states`` holds a NumPy array, which checkpoints
-    loaded with ``weights_only=True`` may not contain, so NumPy's state is kept here as a tensor.
+    loaded with ``weights_only=True`` may not contain, so NumPy's state is kept here as a tensor. The CUDA states are
+    kept only when the run has started CUDA: reading them starts it, so a CPU run on a machine with a GPU (each
+    process of ``trainer=ddp_cpu`` too) would otherwise create a CUDA context on the GPU at its first checkpoint.
     """
 
     def state_dict(self) -> dict[str, Any]:
@@ -127,7 +129,7 @@ class RngState(Callback):
             "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
             "torch": torch.get_rng_state(),
         }
-        if torch.cuda.is_available():
+        if torch.cuda.is_initialized():
             state["cuda"] = torch.cuda.get_rng_state_all()
         return state
 
@@ -137,4 +139,7 @@ class RngState(Callback):
         np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
         torch.set_rng_state(state_dict["torch"])
         if "cuda" in state_dict and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state_dict["cuda"])
+            # set lazily (no CUDA context until the run uses the GPU); a checkpoint from a node with more GPUs
+            # than this one sets the ones there are
+            for device, cuda_state in enumerate(state_dict["cuda"][: torch.cuda.device_count()]):
+                torch.cuda.set_rng_state(cuda_state, device)

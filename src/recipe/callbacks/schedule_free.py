@@ -53,7 +53,9 @@ class ScheduleFreeModes(Callback):
         for optimizer in optimizers:
             optimizer.eval()
         if optimizers and self.bn_batches and any(isinstance(m, BATCH_NORMS) for m in pl_module.modules()):
-            with torch.random.fork_rng(devices=[]):  # the shuffle of these batches must not shift training's
+            # the shuffle of these batches (and, on a GPU, their dropout masks) must not shift training's
+            device = pl_module.device
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else [], device_type="cuda"):
                 batches = itertools.islice(trainer.train_dataloader, self.bn_batches)
                 update_bn(batches, pl_module, device=pl_module.device)
 
