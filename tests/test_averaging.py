@@ -15,20 +15,21 @@ from train import train
 
 
 class WeightsSeen(L.Callback):
-    """Copies of the module's weights as training ended (``final``) and as the test started (``tested``)."""
+    """Copies of the module's weights as training ended (``final``) and as the test started (``tested``), in CPU
+    memory like the checkpoints they are compared with (the background saves copy every tensor there)."""
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.final = {k: v.clone() for k, v in pl_module.state_dict().items()}
+        self.final = {k: v.detach().cpu().clone() for k, v in pl_module.state_dict().items()}
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.tested = {k: v.clone() for k, v in pl_module.state_dict().items()}
+        self.tested = {k: v.detach().cpu().clone() for k, v in pl_module.state_dict().items()}
 
 
 def test_ema_checkpoint_holds_the_averaged_weights(make_cfg, tmp_path):
     cfg = make_cfg("callbacks=ema", "callbacks.ema.horizon=0.5", "callbacks.model_checkpoint.monitor=null", *NO_LOGGER)
     seen = WeightsSeen()
     train(cfg, [seen])
-    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     averaged, current = ckpt["state_dict"], ckpt["current_model_state"]
     weight = "net.layers.1.weight"
     assert not torch.equal(averaged[weight], current[weight])
@@ -50,7 +51,7 @@ def test_test_weights_picks_the_best_checkpoint_or_the_final_weights(make_cfg, t
     seen = WeightsSeen()
     train(cfg, [seen])
     (best_path,) = (tmp_path / "checkpoints").glob("epoch_000-*.ckpt")
-    best = torch.load(best_path, weights_only=True)["state_dict"]
+    best = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
     weight = "net.layers.1.weight"
     assert not torch.equal(best[weight], seen.final[weight])
     expected = best if test_weights == "best" else seen.final

@@ -20,7 +20,7 @@ class CheckEpochMetrics(L.Callback):
 
     def on_validation_end(self, trainer, pl_module) -> None:
         criterion = nn.CrossEntropyLoss(label_smoothing=pl_module.hparams.label_smoothing, reduction="sum")
-        x, y = trainer.datamodule.datasets["val"].tensors
+        x, y = (t.to(pl_module.device) for t in trainer.datamodule.datasets["val"].tensors)
         with torch.no_grad():
             logits = pl_module.net.eval()(x)
         metrics = trainer.callback_metrics

@@ -15,9 +15,14 @@ from train import train
 BETA1 = 0.9
 
 
+def cpu_copy(tensor: torch.Tensor) -> torch.Tensor:
+    """A copy in CPU memory, comparable with a checkpoint's tensors loaded there, whatever device trained."""
+    return tensor.detach().cpu().clone()
+
+
 class AverageProbe(L.Callback):
     """Before validation, works out the averaged weights x = (y - (1 - beta1) z) / beta1 from the training weights y
-    and the optimizer's z; during validation, records the weights the model has."""
+    and the optimizer's z; during validation, records the weights the model has (all in CPU memory)."""
 
     def __init__(self) -> None:
         self.expected: list[dict[str, torch.Tensor]] = []
@@ -26,14 +31,14 @@ class AverageProbe(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         optimizer = trainer.optimizers[0]
-        y = {n: p.detach().clone() for n, p in pl_module.named_parameters()}
-        z = {n: optimizer.state[p]["z"] for n, p in pl_module.named_parameters()}
+        y = {n: cpu_copy(p) for n, p in pl_module.named_parameters()}
+        z = {n: cpu_copy(optimizer.state[p]["z"]) for n, p in pl_module.named_parameters()}
         self.train_weights.append(y)
         self.expected.append({n: (y[n] - (1 - BETA1) * z[n]) / BETA1 for n in y})
 
     def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
         if batch_idx == 0:
-            self.seen.append({n: p.detach().clone() for n, p in pl_module.named_parameters()})
+            self.seen.append({n: cpu_copy(p) for n, p in pl_module.named_parameters()})
 
 
 def run_cfg(make_cfg, *overrides: str):
@@ -69,8 +74,8 @@ class BatchNormProbe(L.Callback):
         if batch_idx:
             return
         x = torch.cat([xb for xb, _ in trainer.datamodule.train_dataloader()]).float()
-        self.expected = (x.flatten(1) @ pl_module.net.layers[1].weight.T).mean(0)
-        self.running_mean = pl_module.net.layers[2].running_mean.clone()
+        self.expected = (x.flatten(1) @ cpu_copy(pl_module.net.layers[1].weight).T).mean(0)
+        self.running_mean = cpu_copy(pl_module.net.layers[2].running_mean)
 
 
 def test_batch_norm_statistics_are_recomputed_for_the_averaged_weights(make_cfg):
@@ -122,7 +127,7 @@ class SaveMidEpoch(AverageProbe):
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         if trainer.global_step == 2:
             trainer.save_checkpoint(self.path)
-            self.after_save = {n: p.detach().clone() for n, p in pl_module.named_parameters()}
+            self.after_save = {n: cpu_copy(p) for n, p in pl_module.named_parameters()}
 
 
 def test_a_checkpoint_saved_while_training_holds_the_averaged_weights(make_cfg, tmp_path):
