@@ -16,7 +16,6 @@ from typing import Any
 
 import optuna
 import torch
-from filelock import FileLock
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn
 from hydra.plugins.sweeper import Sweeper
@@ -32,7 +31,7 @@ from recipe.sweeps.repeats import Run, trial_runs
 from recipe.sweeps.report import OUTPUT_DIR_ATTR, OVERRIDES_ATTR, train_command
 from recipe.sweeps.runs import override_key
 from recipe.sweeps.sampling import TrialSeededSampler
-from recipe.sweeps.storage import RetryLostTrial, counted_trials, fail_lost_trials, open_storage
+from recipe.sweeps.storage import RetryLostTrial, ask_lock, counted_trials, fail_lost_trials, open_storage
 from recipe.sweeps.workers import quoted, run_workers
 
 FAILURE_ATTR = "failure"  # user attribute: why a trial failed
@@ -146,7 +145,7 @@ class OptunaSweeper(Sweeper):
             load_if_exists=True,
         )
         if self.worker is not None:  # a worker runs trials; its parent writes the report
-            self._run_trials(study, space, runs, FileLock(sweep_dir / ".ask.lock"))
+            self._run_trials(study, space, runs, ask_lock(storage, sweep_dir))
             return study
         for params in self.enqueue_trials:
             study.enqueue_trial(params, skip_if_exists=True)
@@ -158,7 +157,7 @@ class OptunaSweeper(Sweeper):
             lost = functools.partial(self._worker_lost, study)
             run_workers(self.n_jobs, sys.argv, str(storage), str(sweep_dir), lost, self.max_retry)
         else:
-            self._run_trials(study, space, runs, contextlib.nullcontext())
+            self._run_trials(study, space, runs, ask_lock(storage, sweep_dir))
         report = write_report(study, sweep_dir, metric)
         log.info(f"Report: {', '.join(str(p) for p in report.files)}")
         if report.pareto_commands:
@@ -201,8 +200,8 @@ class OptunaSweeper(Sweeper):
     def _run_trials(
         self, study: optuna.Study, space: SearchSpace, runs: list[Run], lock: contextlib.AbstractContextManager
     ) -> None:
-        """Ask for trials and run them until the study holds ``n_trials``; ``lock`` makes counting and asking one
-        step for the workers of one sweep, so that together they run exactly ``n_trials``."""
+        """Ask for trials and run them until the study holds ``n_trials``; ``lock`` (``ask_lock``) makes counting
+        and asking one step for every process on the study, so that together they run exactly ``n_trials``."""
         while True:
             with lock:
                 fail_lost_trials(study)

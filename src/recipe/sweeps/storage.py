@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 
 import optuna
+from filelock import FileLock
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import FrozenTrial, TrialState
@@ -84,6 +85,19 @@ def open_storage(
                 raise
             time.sleep(1.0)
     raise AssertionError("unreachable")
+
+
+def ask_lock(url: str | None, sweep_dir: Path) -> FileLock:
+    """The lock under which a process counts a study's trials and asks for one, so that together the processes run
+    exactly ``n_trials``: beside a SQLite or journal file, shared by every command on that file (on one machine, or
+    a file system whose locks hold across machines); in the sweep folder for a server's database, shared by the
+    workers of one command (separate commands on a server may each ask for one trial past ``n_trials``)."""
+    if url and url.startswith(JOURNAL):
+        return FileLock(f"{url.removeprefix(JOURNAL)}.ask.lock")
+    database = make_url(url).database if url and make_url(url).get_backend_name() == "sqlite" else None
+    if database and database != ":memory:":
+        return FileLock(f"{database}.ask.lock")
+    return FileLock(sweep_dir / ".ask.lock")
 
 
 def fail_lost_trials(study: optuna.Study) -> None:
