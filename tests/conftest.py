@@ -10,6 +10,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import pytest
+import torch
 from omegaconf import DictConfig, open_dict
 
 from recipe.config import PROJECT_ROOT, compose_config
@@ -97,3 +98,9 @@ def use_noise_data(cfg: DictConfig, **kwargs) -> DictConfig:
     with open_dict(cfg):
         cfg.data = {"_target_": "conftest.NoiseDataModule", "seed": 0, **kwargs}
     return cfg
+
+
+def predicted(datamodule, path) -> tuple[list[str], torch.Tensor]:
+    """Every batch of ``datamodule.predict_batches(path)``, joined: the row names and the features."""
+    batches = list(datamodule.predict_batches(path))
+    return [name for names, _ in batches for name in names], torch.cat([x for _, x in batches])

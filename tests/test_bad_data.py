@@ -134,5 +134,5 @@ def test_skip_corrupt_leaves_the_file_out(tmp_path, caplog):
 def test_prediction_columns_must_match_training(tmp_path, new, expected):
     dm = TableDataModule(table(tmp_path), target="label")
     with pytest.raises(ConfigError) as err:
-        dm.predict_inputs(table(tmp_path, new, "new.csv"))
+        next(dm.predict_batches(table(tmp_path, new, "new.csv")))
     assert all(part in str(err.value) for part in expected)

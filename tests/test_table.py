@@ -7,9 +7,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import NO_LOGGER, run_script
+from conftest import NO_LOGGER, predicted, run_script
 
 from recipe.data.table import TableDataModule
+from recipe.errors import ConfigError
 from recipe.predict import predict
 from train import train
 
@@ -85,7 +86,7 @@ def test_impute_fills_median_and_adds_indicator(tmp_path):
     dm = TableDataModule(str(path), target="label", missing="impute", standardize=False)
     a, c = dm.state_dict()["features"]["columns"]
     assert a["indicator"] and c["categories"] == ["u", "v", None]  # missing strings get a category of their own
-    _, x = dm.predict_inputs(path)
+    _, x = predicted(dm, path)
     assert dm.input_shape == (2 + len(c["categories"]),)
     assert x[1, 0].item() == pytest.approx(a["median"]) and x[1, 1].item() == 1.0  # the median, flagged
     assert x[0, 0].item() == 0.0 and x[0, 1].item() == 0.0 and x[0, 2].item() == 1.0  # 0, not flagged, "u"
@@ -98,9 +99,21 @@ def test_state_dict_reproduces_features_without_the_training_file(tmp_path):
     dm = TableDataModule(str(path), target="label", features=["x", "colour"], id_column="id")
     fresh = TableDataModule(str(tmp_path / "gone.csv"), target="label")
     fresh.load_state_dict(dm.state_dict())
-    names, x = fresh.predict_inputs(path)
+    names, x = predicted(fresh, path)
     assert names[:2] == ["row0", "row1"] and fresh.input_shape == dm.input_shape
-    assert torch.allclose(x, torch.from_numpy(np.asarray(dm.predict_inputs(path)[1])))
+    assert torch.allclose(x, predicted(dm, path)[1])
+
+
+def test_predictions_stream_a_file_block_by_block_as_read_whole(tmp_path, monkeypatch):
+    path = tmp_path / "t.csv"
+    write_table(path, n=300)
+    dm = TableDataModule(str(path), target="label", features=["x", "flag", "colour"])
+    whole = predicted(dm, path)
+    monkeypatch.setattr("recipe.data.table_file.CSV_BLOCK", 2048)  # a few dozen rows a block
+    blocks = list(dm.predict_batches(path))
+    assert len(blocks) > 4 and sum(len(names) for names, _ in blocks) == 300
+    assert predicted(dm, path)[0] == whole[0] == [str(i) for i in range(300)]  # no id column: the row numbers
+    assert torch.equal(predicted(dm, path)[1], whole[1])
 
 
 def read_csv(path) -> list[dict[str, str]]:
@@ -129,6 +142,9 @@ def test_classification_trains_and_predicts_class_names(tmp_path, make_cfg):
     assert np.mean([r["prediction"] == t["label"] for r, t in zip(rows, truth, strict=True)]) > 0.7
     bad = tmp_path / "bad.csv"
     bad.write_text("x,size\n1.0,2\n")
+    with pytest.raises(ConfigError, match="has no column 'colour'"):  # into the same file: it is kept as it was
+        predict(make_cfg(f"ckpt_path={ckpt}", f"data.path={bad}", f"output_file={out}", config_name="predict"))
+    assert read_csv(out) == rows and sorted(p.name for p in tmp_path.glob("predictions*")) == ["predictions.csv"]
     result = run_script("predict.py", f"ckpt_path={ckpt}", f"data.path={bad}", run_dir=tmp_path / "bad_run")
     assert result.returncode == 2
     expected = f"error: data.path={str(bad)!r}: has no column 'colour' that training used; training's features"

@@ -25,7 +25,7 @@ def load_for_prediction(ckpt_path: str) -> tuple[object, nn.Module]:
     run_cfg = OmegaConf.create(checkpoint[CHECKPOINT_KEY])
     datamodule = instantiate(run_cfg.data)
     state = checkpoint.get(type(datamodule).__qualname__)
-    if not hasattr(datamodule, "predict_inputs") or not state:
+    if not hasattr(datamodule, "predict_batches") or not state:
         raise config_error(
             "ckpt_path", ckpt_path, f"trained on {run_cfg.data._target_}, which keeps no preprocessing for "
             "predictions; data=csv and data=image_folder do",
@@ -54,27 +54,32 @@ def check_predict_config(cfg: DictConfig) -> None:
 
 def predict(cfg: DictConfig) -> None:
     """Write one row per input (its name, the predicted class or value, and class probabilities) to
-    ``cfg.output_file``."""
+    ``cfg.output_file``, batch by batch as the data module reads them, so a file larger than memory predicts too.
+    The rows go to ``<output_file>.partial``, renamed at the end: a failed run leaves an earlier file as it was."""
     datamodule, net = load_for_prediction(cfg.ckpt_path)
-    names, x = datamodule.predict_inputs(cfg.data.path)
-    out = outputs(net, x, cfg.batch_size)
+    classes = datamodule.class_names
+    header = ["id", "prediction"] if classes is None else ["id", "prediction", *(f"prob_{c}" for c in classes)]
+    path = Path(cfg.output_file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial, count = path.with_name(f"{path.name}.partial"), 0
+    try:
+        with partial.open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(header)
+            for names, x in datamodule.predict_batches(cfg.data.path):
+                writer.writerows(prediction_rows(datamodule, names, outputs(net, x, cfg.batch_size)))
+                count += len(names)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+    rank_zero_info(f"Wrote {count} predictions to {path}")
+
+
+def prediction_rows(datamodule: object, names: list[str], out: torch.Tensor) -> list[list]:
+    """``[name, value]`` in the target's units (regression) or ``[name, class, probabilities...]``."""
     classes = datamodule.class_names
     if classes is None:
         mean, std = datamodule.target_scale
-        header, rows = (
-            ["id", "prediction"],
-            [[n, float(v) * std + mean] for n, v in zip(names, out.reshape(-1), strict=True)],
-        )
-    else:
-        probs = out.softmax(-1)
-        header = ["id", "prediction", *(f"prob_{c}" for c in classes)]
-        rows = [
-            [n, classes[int(p.argmax())], *(f"{q:.6f}" for q in p.tolist())] for n, p in zip(names, probs, strict=True)
-        ]
-    path = Path(cfg.output_file)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    rank_zero_info(f"Wrote {len(rows)} predictions to {path}")
+        return [[n, float(v) * std + mean] for n, v in zip(names, out.reshape(-1), strict=True)]
+    probs = out.softmax(-1)
+    return [[n, classes[int(p.argmax())], *(f"{q:.6f}" for q in p.tolist())] for n, p in zip(names, probs, strict=True)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -179,9 +179,9 @@ class ImageFolderDataModule(FittedPreprocessing, ArrayDataModule):
         }
         return train_loader(dataset, self.trainer, self.seed, **kwargs) if shuffle else DataLoader(dataset, **kwargs)
 
-    def predict_inputs(self, path: str | Path) -> tuple[list[str], torch.Tensor]:
-        """File names and standardized images of a new image or folder, with the training run's size, mode and
-        statistics."""
+    def predict_batches(self, path: str | Path, images: int = 512) -> Iterator[tuple[list[str], torch.Tensor]]:
+        """File names and standardized images of a new image or folder, ``images`` at a time (decoded as they are
+        needed), with the training run's size, mode and statistics."""
         state, path = self._state(), Path(path).expanduser()
         files = [path] if path.is_file() else image_files(path) if path.is_dir() else None
         if files is None:
@@ -189,8 +189,9 @@ class ImageFolderDataModule(FittedPreprocessing, ArrayDataModule):
         if not files:
             raise config_error("data.path", str(path), "holds no images")
         size = tuple(state["image_size"])
-        x = torch.from_numpy(np.stack([decode(f, state["mode"], size) for f in files]))
-        names = [str(f.relative_to(path)) if path.is_dir() else f.name for f in files]
-        if x.shape[1] != len(state["mean"]):
-            raise ConfigError(f"data.path={str(path)!r}: {x.shape[1]} channels, training had {len(state['mean'])}")
-        return names, self.normalize(x)
+        for start in range(0, len(files), images):
+            chunk = files[start : start + images]
+            x = torch.from_numpy(np.stack([decode(f, state["mode"], size) for f in chunk]))
+            if x.shape[1] != len(state["mean"]):
+                raise ConfigError(f"data.path={str(path)!r}: {x.shape[1]} channels, training had {len(state['mean'])}")
+            yield [str(f.relative_to(path)) if path.is_dir() else f.name for f in chunk], self.normalize(x)

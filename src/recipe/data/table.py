@@ -35,7 +35,6 @@ from recipe.data.table_prep import (
     first_missing,
     kind_of,
     numbers,
-    read_table,
     refuse_missing,
 )
 from recipe.errors import ConfigError, config_error
@@ -283,26 +282,24 @@ class TableDataModule(FittedPreprocessing, ArrayDataModule):
         return index.to_numpy(zero_copy_only=False).astype(np.int64)
 
     # Predictions on new rows.
-    def predict_inputs(self, path: str | Path) -> tuple[list[str], torch.Tensor]:
-        """Row names and features of a new file, with the training run's preprocessing (never refitted).
-
-        Its columns must be training's: the features, and optionally the target and the id column."""
+    def predict_batches(self, path: str | Path) -> Iterator[tuple[list[str], torch.Tensor]]:
+        """Row names and features of a new file, batch by batch (pyarrow's streaming readers: one block in memory),
+        with the training run's preprocessing (never refitted). Its columns must be training's: the features, and
+        optionally the target and the id column; they are checked before the first batch."""
         state = self._state()
-        table = read_table(path)
-        source = f"data.path={str(path)!r}"
-        TablePreprocessor(state["features"]).check_columns(table, source)
-        extra = [c for c in table.column_names if c not in state["columns"]]
+        file, source = TableFile(path, "data.path", stream=True), f"data.path={str(path)!r}"
+        prep = TablePreprocessor(state["features"])
+        prep.check_columns(file.schema.empty_table(), source)
+        extra = [c for c in file.column_names if c not in state["columns"]]
         if extra:
             known = f"training's columns: {state['columns']}"
             raise ConfigError(f"{source}: has column {extra[0]!r} that training's file did not; {known}")
-        x = TablePreprocessor(state["features"]).transform(table, source)
-        ids = state["id_column"]
-        names = (
-            [str(v) for v in table.column(ids).to_pylist()]
-            if ids in table.column_names
-            else list(map(str, range(table.num_rows)))
-        )
-        return names, torch.from_numpy(x)
+        ids = state["id_column"] if state["id_column"] in file.column_names else None
+        features = [c["name"] for c in state["features"]["columns"]]
+        for first, table in file.batches(list(dict.fromkeys([*features, *([ids] if ids else [])]))):
+            x = prep.transform(table, source, first)
+            names = table.column(ids).to_pylist() if ids else range(first, first + table.num_rows)
+            yield [str(n) for n in names], torch.from_numpy(x)
 
 
 def plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
