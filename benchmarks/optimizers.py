@@ -8,7 +8,8 @@ OMP_NUM_THREADS=1 .venv/bin/python benchmarks/optimizers.py [--experiments digit
     [--grid 3] [--seeds 2] [--figure docs/optimizers.png] [--set key=value ...] [--optimizers name ...]
     [--results runs.jsonl]
 
-The grid multiplies the yaml's LR (and Muon's ``adamw_lr``) by 10^(k/2), k = -(grid // 2) .. grid // 2. Schedule-free
+The grid multiplies the LR a run would use (the optimizer's yaml, or an experiment's tuning of its own optimizer;
+Muon's ``adamw_lr`` too) by 10^(k/2), k = -(grid // 2) .. grid // 2. Schedule-free
 optimizers train with ``scheduler=constant``, the others with the experiment's schedule (Adafactor with onecycle's
 momentum cycling off: it has no momentum). ``--set`` passes overrides
 on to every run, e.g. ``--set trainer.max_epochs=10`` for shorter runs or ``--set data=npz data.path=my.npz`` for
@@ -95,7 +96,8 @@ def measure(name: str, experiment: str, args: argparse.Namespace) -> dict:
     best LR, as a JSON-able record (``error`` instead where the optimizer cannot train the model)."""
     title, *overrides = experiment.split()
     factors = [10 ** (k / 2) for k in range(-(args.grid // 2), args.grid // 2 + 1)]
-    record = {**record_key(name, experiment, args), "base_lr": compose_config(f"optimizer={name}").optimizer.lr}
+    base_lr = compose_config(f"experiment={title}", f"optimizer={name}", *overrides, *args.set).optimizer.lr
+    record = {**record_key(name, experiment, args), "base_lr": base_lr}
     try:
         grid = [run(title, name, f, 0, [*overrides, *args.set]) for f in factors]
     except ConfigError as err:
