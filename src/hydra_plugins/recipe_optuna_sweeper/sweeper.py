@@ -144,8 +144,9 @@ class OptunaSweeper(Sweeper):
             directions=self.directions,
             load_if_exists=True,
         )
+        lock = ask_lock(storage, sweep_dir)
         if self.worker is not None:  # a worker runs trials; its parent writes the report
-            self._run_trials(study, space, runs, ask_lock(storage, sweep_dir))
+            self._run_trials(study, space, runs, lock)
             return study
         for params in self.enqueue_trials:
             study.enqueue_trial(params, skip_if_exists=True)
@@ -157,7 +158,7 @@ class OptunaSweeper(Sweeper):
             lost = functools.partial(self._worker_lost, study)
             run_workers(self.n_jobs, sys.argv, str(storage), str(sweep_dir), lost, self.max_retry)
         else:
-            self._run_trials(study, space, runs, ask_lock(storage, sweep_dir))
+            self._run_trials(study, space, runs, lock)
         report = write_report(study, sweep_dir, metric)
         log.info(f"Report: {', '.join(str(p) for p in report.files)}")
         if report.pareto_commands:

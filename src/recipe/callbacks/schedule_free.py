@@ -57,7 +57,7 @@ class ScheduleFreeModes(Callback):
             device = pl_module.device
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else [], device_type="cuda"):
                 batches = itertools.islice(trainer.train_dataloader, self.bn_batches)
-                update_bn(batches, pl_module, device=pl_module.device)
+                update_bn(batches, pl_module, device=device)
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int

@@ -60,9 +60,10 @@ def open_storage(
     """
     if url is None:
         return None
-    if url.startswith(JOURNAL):
-        path = Path(url.removeprefix(JOURNAL))
+    path = storage_file(url)
+    if path:
         path.parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith(JOURNAL):
         return JournalStorage(JournalFileBackend(str(path)))
     heartbeat = {
         "heartbeat_interval": heartbeat_interval,
@@ -70,11 +71,7 @@ def open_storage(
         "heartbeat_stale_trial_callback": RetryLostTrial(max_retry) if heartbeat_interval else None,
     }
     # Two processes on one SQLite file wait for each other's write lock instead of failing at once.
-    parsed = make_url(url)
-    sqlite = parsed.get_backend_name() == "sqlite"
-    engine_kwargs = {"connect_args": {"timeout": 60}} if sqlite else {}
-    if sqlite and parsed.database:
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine_kwargs = {"connect_args": {"timeout": 60}} if make_url(url).get_backend_name() == "sqlite" else {}
     for attempt in range(3):
         try:
             with warnings.catch_warnings():
@@ -92,12 +89,20 @@ def ask_lock(url: str | None, sweep_dir: Path) -> FileLock:
     exactly ``n_trials``: beside a SQLite or journal file, shared by every command on that file (on one machine, or
     a file system whose locks hold across machines); in the sweep folder for a server's database, shared by the
     workers of one command (separate commands on a server may each ask for one trial past ``n_trials``)."""
-    if url and url.startswith(JOURNAL):
-        return FileLock(f"{url.removeprefix(JOURNAL)}.ask.lock")
-    database = make_url(url).database if url and make_url(url).get_backend_name() == "sqlite" else None
-    if database and database != ":memory:":
-        return FileLock(f"{database}.ask.lock")
-    return FileLock(sweep_dir / ".ask.lock")
+    path = storage_file(url)
+    return FileLock(f"{path}.ask.lock" if path else sweep_dir / ".ask.lock")
+
+
+def storage_file(url: str | None) -> Path | None:
+    """The file a journal or SQLite storage lives in; ``None`` for memory or a database server."""
+    if url is None:
+        return None
+    if url.startswith(JOURNAL):
+        return Path(url.removeprefix(JOURNAL))
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        return Path(parsed.database)
+    return None
 
 
 def fail_lost_trials(study: optuna.Study) -> None:
