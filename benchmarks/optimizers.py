@@ -182,7 +182,11 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], help="more overrides, for every run")
     parser.add_argument("--results", type=Path, help="JSON lines: reuse the measurements there, append new ones")
     args = parser.parse_args()
-    names = args.optimizers or sorted(p.stem for p in (PROJECT_ROOT / "conf" / "optimizer").glob("*.yaml"))
+    known = sorted(p.stem for p in (PROJECT_ROOT / "conf" / "optimizer").glob("*.yaml"))
+    names = args.optimizers or known
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        parser.error(f"--optimizers {unknown[0]!r}: choose from {known}")
     results = Results(args.results)
     rows = len(args.experiments)
     figure = Figure(figsize=(15, 4.2 * rows), layout="constrained")

@@ -68,3 +68,12 @@ def test_results_are_reused_only_where_every_setting_matches(bench, tmp_path, mo
     assert len(results.read_text().splitlines()) == 3 and (tmp_path / "f.png").stat().st_size > 0
     bench.main()  # everything is in the file now: nothing is measured again
     assert measured == ["sgd"]
+
+
+def test_an_unknown_optimizer_is_refused_before_any_training(bench, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(bench, "measure", lambda *a: pytest.fail("trained"))
+    monkeypatch.setattr(sys, "argv", ["optimizers.py", "--optimizers", "sgd", "adamx"])
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main()
+    assert exit_info.value.code == 2
+    assert "error: --optimizers 'adamx': choose from [" in capsys.readouterr().err.splitlines()[-1]
