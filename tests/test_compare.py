@@ -147,6 +147,23 @@ def test_a_best_run_once_gets_one_warning_instead_of_a_test_per_row(sweep: Path)
     ]
 
 
+def test_jobs_killed_while_hydra_wrote_their_files_are_left_out_not_fatal(sweep: Path) -> None:
+    """A worker killed (SIGKILL, the OOM killer) between Hydra's writes of ``.hydra/`` leaves empty or torn files."""
+    torn = "hydra:\n  sweeper: {direction: mini"
+    for name, hydra, overrides in (("0_killed", "", ""), ("1_killed", torn, "- optimizer=sgd\n- seed=7\n")):
+        (sweep / name / ".hydra").mkdir(parents=True)
+        (sweep / name / ".hydra" / "config.yaml").write_text("optimized_metric: val/loss\n")
+        (sweep / name / ".hydra" / "hydra.yaml").write_text(hydra)
+        (sweep / name / ".hydra" / "overrides.yaml").write_text(overrides)
+    minimize = OmegaConf.create({"hydra": {"sweeper": {"direction": "minimize"}}})
+    OmegaConf.save(minimize, sweep / "0_optimizer=adamw" / ".hydra" / "hydra.yaml")  # the first whole job
+    comparison = write_comparison(sweep)
+    assert (comparison.metric, comparison.direction) == ("val/acc_best", "minimize")
+    jobs = {j.folder.name: j for j in read_sweep(sweep)}
+    assert "0_killed" not in jobs and jobs["1_killed"].status == "unfinished"  # its overrides were written whole
+    assert comparison.rows[0].label == "optimizer=adamw"
+
+
 # ---------------------------------------------------------------- a real grid sweep
 
 

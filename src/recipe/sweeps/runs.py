@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import ListConfig, OmegaConf
+import yaml
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 JOB_FILE = "job.json"
 COLLAPSED = ("seed", "data.fold")  # overrides a configuration is repeated over
@@ -51,7 +52,9 @@ def write_job_file(
     path = folder / JOB_FILE
     folder.mkdir(parents=True, exist_ok=True)
     record = {"status": status, "value": value, "metric": metric, "duration_s": round(duration_s, 3), "reason": reason}
-    path.write_text(json.dumps(record, indent=1) + "\n")
+    partial = path.with_suffix(".json.partial")  # a job killed while writing leaves no torn record
+    partial.write_text(json.dumps(record, indent=1) + "\n")
+    partial.replace(path)
     return path
 
 
@@ -102,9 +105,8 @@ def _scalars(event_dir: Path) -> dict[str, Curve]:
     return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
 
 
-def read_job(folder: Path) -> Job:
-    """The job in ``folder`` (which holds ``.hydra/overrides.yaml``)."""
-    overrides = [str(o) for o in OmegaConf.load(folder / ".hydra" / "overrides.yaml")]
+def read_job(folder: Path, overrides: list[str]) -> Job:
+    """The job in ``folder``, which ran with ``overrides``."""
     record = json.loads((folder / JOB_FILE).read_text()) if (folder / JOB_FILE).is_file() else {}
     value = record.get("value")
     if isinstance(value, list):  # several objectives: ranked by the first (their front is in pareto_front.md)
@@ -130,19 +132,34 @@ def _job_number(folder: Path) -> tuple[int, str]:
 
 
 def read_sweep(folder: Path) -> list[Job]:
-    """Every job folder directly under ``folder``, in job number order."""
-    folders = [p.parent.parent for p in Path(folder).glob("*/.hydra/overrides.yaml")]
-    return [read_job(f) for f in sorted(folders, key=_job_number)]
+    """Every job folder directly under ``folder`` whose overrides read back whole, in job number order."""
+    jobs = []
+    for job in sorted((p.parent.parent for p in Path(folder).glob("*/.hydra/overrides.yaml")), key=_job_number):
+        overrides = _whole_yaml(job / ".hydra" / "overrides.yaml", ListConfig)
+        if overrides is not None:
+            jobs.append(read_job(job, [str(o) for o in overrides]))
+    return jobs
+
+
+def _whole_yaml(path: Path, kind: type[DictConfig] | type[ListConfig] = DictConfig) -> Any:
+    """The mapping (or list) in ``path``; ``None`` when the file is missing, empty or cut off mid-write, as a job
+    killed while Hydra wrote its ``.hydra/`` files leaves them."""
+    try:
+        loaded = OmegaConf.load(path)
+    except (OSError, yaml.YAMLError):
+        return None
+    return loaded if isinstance(loaded, kind) and (kind is ListConfig or loaded) else None
 
 
 def sweep_settings(folder: Path) -> dict[str, Any]:
-    """``optimized_metric`` and the sweeper's ``direction`` (``None`` for a grid sweep), from a job's saved config;
-    the first of each with several objectives."""
-    jobs = sorted(Path(folder).glob("*/.hydra/config.yaml"))
-    if not jobs:
-        return {"optimized_metric": None, "direction": None}
-    metric = OmegaConf.load(jobs[0]).get("optimized_metric")
-    sweeper = OmegaConf.load(jobs[0].parent / "hydra.yaml").hydra.sweeper
-    if isinstance(metric, ListConfig):  # several objectives: the first one
-        return {"optimized_metric": metric[0], "direction": (sweeper.get("directions") or [None])[0]}
-    return {"optimized_metric": metric, "direction": sweeper.get("direction")}
+    """``optimized_metric`` and the sweeper's ``direction`` (``None`` for a grid sweep), from the first job whose
+    saved config reads back whole; the first of each with several objectives."""
+    for job in sorted(Path(folder).glob("*/.hydra/config.yaml"), key=lambda p: _job_number(p.parent.parent)):
+        config, hydra = _whole_yaml(job), _whole_yaml(job.parent / "hydra.yaml")
+        if config is None or hydra is None or "hydra" not in hydra:
+            continue
+        metric, sweeper = config.get("optimized_metric"), hydra.hydra.sweeper
+        if isinstance(metric, ListConfig):  # several objectives: the first one
+            return {"optimized_metric": metric[0], "direction": (sweeper.get("directions") or [None])[0]}
+        return {"optimized_metric": metric, "direction": sweeper.get("direction")}
+    return {"optimized_metric": None, "direction": None}
