@@ -41,4 +41,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    launch(main, CONF_DIR)
+    launch(main, CONF_DIR, "eval")

@@ -22,4 +22,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    launch(main, CONF_DIR)
+    launch(main, CONF_DIR, "predict")

@@ -111,4 +111,4 @@ def main(cfg: DictConfig) -> float | list[float] | None:
 
 
 if __name__ == "__main__":
-    launch(main, CONF_DIR)
+    launch(main, CONF_DIR, "train")

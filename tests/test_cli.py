@@ -8,7 +8,7 @@ from conftest import run_script
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from recipe.config import CONF_DIR
-from recipe.entry import check_group_choices
+from recipe.overrides import check_composes, check_group_choices
 
 SHORT = ["trainer.max_epochs=4", "trainer.enable_progress_bar=false", "~callbacks.progress_bar"]
 
@@ -117,6 +117,40 @@ def test_group_typos_in_sweeps_lists_and_additions_are_one_line(capsys, arg, mes
 )
 def test_good_group_choices_pass(args):
     check_group_choices(CONF_DIR, args)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["trainer.max_epohs=3"], "trainer.max_epohs=3: no such key in trainer; did you mean trainer.max_epochs? "),
+        (["scheduler=cosine_restarts", "scheduler.cycle=0"], "scheduler.cycle=0: no such key in scheduler; did you "),
+        (["optimizer=muon", "optimizer.betas=[0.9,0.95]"], "optimizer.betas=[0.9,0.95]: no such key in optimizer; "),
+        (["optimizr=sgd"], "optimizr=sgd: no such key at the top level; did you mean optimizer? (+optimizr=sgd adds"),
+        (["optimizer.lrr=0.1,0.01"], "optimizer.lrr=0.1,0.01: no such key in optimizer; did you mean optimizer.lr?"),
+        (["hydra.run.dirr=x"], "hydra.run.dirr=x: no such key in hydra.run; did you mean hydra.run.dir?"),
+        (["+optimizer.lr=0.1"], "Could not append to config. An item is already at 'optimizer.lr'. Either remove "),
+        (["optimizer.lr=[1,"], "optimizer.lr=[1,: no viable alternative at input '[1,'"),
+        (["model.hidden_sizes.x=3"], "the overrides do not compose: invalid literal for int()"),
+    ],
+)
+def test_overrides_hydra_cannot_apply_are_one_line(capsys, args, message):
+    with pytest.raises(SystemExit) as stop:
+        check_composes(CONF_DIR, "train", args)
+    [line] = capsys.readouterr().err.splitlines()
+    assert stop.value.code == 2 and line.startswith(f"error: {message}")
+
+
+@pytest.mark.parametrize(
+    "config, args",
+    [
+        ("train", ["optimizer=adamw,sgd", "optimizer.lr=interval(1e-4,1e-1)", "seed=range(3)", "hydra/launcher=slurm"]),
+        ("train", ["hparams_search=mnist1d_optuna", "experiment=mnist1d_cnn", "+trainer.detect_anomaly=true"]),
+        ("eval", ["ckpt_path=run/last.ckpt", "logger=[csv]"]),
+    ],
+)
+def test_overrides_that_compose_pass(capsys, config, args):
+    check_composes(CONF_DIR, config, args)
+    assert capsys.readouterr().err == ""
 
 
 @pytest.mark.parametrize("script", ["train.py", "eval.py"])

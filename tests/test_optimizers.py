@@ -51,6 +51,10 @@ def test_lr_scaling_with_global_batch(rule, factor):
         ({"name": "sgd", "lr": 0.1, "nesterov": True}, "Nesterov momentum requires a momentum"),
         ({"name": "adamw", "lr": 1e-3, "weight_decay": -1}, "optimizer.weight_decay=-1: must be >= 0"),
         ({"name": "adamw", "lr": 1e-3, "lr_scaling": "cubic"}, "optimizer.lr_scaling='cubic'"),
+        ({"name": "adamw", "lr": 1e-3, "betas": [0.9]}, r"optimizer.betas=\[0.9\]: must be a list of 2 numbers, e.g. "),
+        ({"name": "lion", "lr": 1e-4, "betas": 0.9}, r"optimizer.betas=0.9: must be a list of 2 numbers, e.g. \[0.9, "),
+        ({"name": "sam", "lr": 1e-3, "betas": [0.9, "a"]}, r"optimizer.betas=\[0.9, 'a'\]: must be a list of 2"),
+        ({"name": "muon", "lr": 0.02, "adamw_betas": [0.9, 0.9, 0.9]}, r"optimizer.adamw_betas=\[0.9, 0.9, 0.9\]: "),
     ],
 )
 def test_bad_values_fail_at_config_time(kwargs, message):

@@ -13,14 +13,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import ChoiceSweep
 from hydra.types import RunMode
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig
 
 from recipe.console import copy_output_to_log, print_config_tree, print_error
 from recipe.errors import CheckpointWriteError, ConfigError, TrainingDiverged, config_error
+from recipe.overrides import check_overrides
 
 Task = Callable[[DictConfig], "float | list[float] | None"]
 HYDRA_FILES = {".hydra"}  # what Hydra writes into a run folder before the task starts (besides its .log)
@@ -95,51 +94,8 @@ def optimized_value(metrics: Mapping[str, float], key: str | Sequence[str] | Non
     return metrics[key] if math.isfinite(metrics[key]) else float("nan")
 
 
-def _group_options(conf_dir: Path, group: str) -> list[str]:
-    """The option names of config group ``group``: its yaml files, nested ones as ``sub/name``."""
-    folder = conf_dir / group
-    return sorted(p.relative_to(folder).with_suffix("").as_posix() for p in folder.rglob("*.yaml"))
-
-
-def _searchpath_extended(conf_dir: Path, args: Sequence[str]) -> bool:
-    """Whether ``hydra.searchpath`` adds config folders, whose options this project's folder cannot list."""
-    return any("searchpath" in a for a in args) or any("searchpath" in p.read_text() for p in conf_dir.glob("*.yaml"))
-
-
-def check_group_choices(conf_dir: Path, args: Sequence[str]) -> None:
-    """Stop in one line on a config group given a value that is no option name (``optimizer=adamx``,
-    ``lr_find=true``, ``debug=1``, ``optimizer=adamw,sgdd``): Hydra reports those with a traceback, or with a
-    screenful naming its search path, before any task code runs. Options from an extended ``hydra.searchpath``
-    are left to Hydra."""
-    groups = {p.name for p in conf_dir.iterdir() if p.is_dir()} - {"hydra"}
-    parser = OverridesParser.create()
-    names_only_here = not _searchpath_extended(conf_dir, args)
-    for arg in args:
-        if arg.startswith("-") or "=" not in arg:
-            continue
-        try:
-            override = parser.parse_override(arg)
-        except Exception:  # malformed: Hydra says what is wrong with it, in its own one line
-            continue
-        key, value = override.key_or_group, override.value()
-        if key not in groups or override.is_delete():
-            continue
-        if isinstance(value, ChoiceSweep):  # optimizer=adamw,sgd: each choice
-            options = value.list
-        elif override.is_sweep_override():  # a range or glob of a group: Hydra expands it
-            continue
-        else:
-            options = value if isinstance(value, list) else [value]  # logger=[tensorboard,mlflow]: several
-        known = _group_options(conf_dir, key)
-        wrong = [o for o in options if not isinstance(o, str) or (names_only_here and o not in known)]
-        if wrong:
-            allowed = f"no such option {wrong[0]!r}" if isinstance(wrong[0], str) else "a config group takes an option"
-            allowed += f" (~{key} removes it)" if wrong[0] is None else ""
-            print_error(str(config_error(key, arg.split("=", 1)[1], f"{allowed}; choose from: {', '.join(known)}")))
-            raise SystemExit(2)
-
-
-def launch(main: Callable[[], object], conf_dir: Path) -> None:
-    """Run an entry point's ``@hydra.main`` function from the command line, after ``check_group_choices``."""
-    check_group_choices(conf_dir, sys.argv[1:])
+def launch(main: Callable[[], object], conf_dir: Path, config_name: str) -> None:
+    """Run an entry point's ``@hydra.main`` function from the command line, once its overrides are known to
+    compose (``check_overrides``: a typo is one line and exit code 2, not Hydra's screenful)."""
+    check_overrides(conf_dir, config_name, sys.argv[1:])
     main()

@@ -28,6 +28,11 @@ def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def is_number(value: Any) -> bool:
+    """An int or a float, and not a boolean."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def require_positive_int(key: str, value: Any) -> None:
     """Raise unless ``value`` is an integer >= 1."""
     if not is_int(value) or value < 1:
@@ -36,6 +41,5 @@ def require_positive_int(key: str, value: Any) -> None:
 
 def require_fraction(key: str, value: Any, *, zero: bool = True) -> None:
     """Raise unless ``value`` is a number in [0, 1) (or (0, 1) when ``zero`` is false)."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not number or not 0 <= value < 1 or (value == 0 and not zero):
+    if not is_number(value) or not 0 <= value < 1 or (value == 0 and not zero):
         raise config_error(key, value, f"must be in {'[' if zero else '('}0, 1)")

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from hydra.utils import get_class, get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from recipe.errors import ConfigError, config_error, is_int, require_positive_int
+from recipe.errors import ConfigError, config_error, is_int, is_number, require_positive_int
 from recipe.precision import check_precision, check_strategy
 from recipe.slurm import check_processes
 
@@ -124,9 +124,9 @@ def _conforms(value: Any, hint: Any) -> bool:
     if hint is bool:
         return isinstance(value, bool)
     if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+        return is_int(value)
     if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+        return is_number(value)
     if hint is str:
         return isinstance(value, str)
     container = origin or hint

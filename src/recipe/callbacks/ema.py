@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from lightning.pytorch.callbacks import EMAWeightAveraging
 
-from recipe.errors import config_error
+from recipe.errors import config_error, is_number
 
 
 def power_ema_avg_fn(horizon: float) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -50,8 +50,7 @@ class EMA(EMAWeightAveraging):
         use_buffers: bool = True,
         device: Any = None,
     ) -> None:
-        number = isinstance(horizon, (int, float)) and not isinstance(horizon, bool)
-        if not number or not 0 < horizon <= 1:
+        if not is_number(horizon) or not 0 < horizon <= 1:
             raise config_error("callbacks.ema.horizon", horizon, "the fraction of the run the average spans, in (0, 1]")
         super().__init__(
             device=device,

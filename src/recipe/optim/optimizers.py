@@ -13,7 +13,7 @@ import schedulefree
 import torch
 from torch import nn
 
-from recipe.errors import ConfigError, config_error, require_positive_int
+from recipe.errors import ConfigError, config_error, is_number, require_positive_int
 from recipe.optim.lamb import Lamb
 from recipe.optim.muon import MuonWithAdamW, route_muon
 from recipe.optim.param_groups import split_param_groups
@@ -39,17 +39,30 @@ LR_SCALING = ("linear", "sqrt")
 SAM_BASES = sorted(n for n, c in OPTIMIZERS.items() if c not in (SAM, MuonWithAdamW, *SCHEDULE_FREE))
 
 
-def _torch_args(cls: type[torch.optim.Optimizer]) -> set[str]:
+def _torch_args(cls: type[torch.optim.Optimizer]) -> dict[str, inspect.Parameter]:
     """The optimizer's named arguments, and those of the classes its ``**kwargs`` are passed on to."""
-    names: set[str] = set()
+    args: dict[str, inspect.Parameter] = {}
     for klass in cls.__mro__:
         params = inspect.signature(klass.__init__).parameters
         if "defaults" in params:  # an optimizer base class: its **kwargs are not the user's
             break
-        names |= {n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        args |= {n: p for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
         if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
             break
-    return names - {"self", "params", "lr", "weight_decay"}
+    return {n: p for n, p in args.items() if n not in {"self", "params", "lr", "weight_decay"}}
+
+
+def _check_tuples(args: Mapping[str, inspect.Parameter], kwargs: Mapping[str, Any]) -> None:
+    """An argument whose default is a tuple of numbers (``betas``) takes as many numbers: torch indexes it
+    unchecked, so ``betas=[0.9]`` would end in an ``IndexError``."""
+    for key, value in kwargs.items():
+        default = args[key].default if key in args else None
+        if not isinstance(default, tuple) or not all(isinstance(d, (int, float)) for d in default):
+            continue
+        numbers = isinstance(value, Sequence) and not isinstance(value, str)
+        if not numbers or len(value) != len(default) or not all(is_number(v) for v in value):
+            allowed = f"must be a list of {len(default)} numbers, e.g. {list(default)}"
+            raise config_error(f"optimizer.{key}", value, allowed)
 
 
 def is_schedule_free(optimizer: torch.optim.Optimizer) -> bool:
@@ -97,22 +110,23 @@ class OptimizerSpec:
         if layer_decay is not None and not 0 < layer_decay <= 1:
             raise config_error("optimizer.layer_decay", layer_decay, "null, or in (0, 1] (0.65 to 0.85 is usual)")
         self.cls = OPTIMIZERS[name]
-        allowed = _torch_args(self.cls)
+        args = _torch_args(self.cls)
         if self.cls is SAM:
             base = torch_kwargs.pop("base", "adamw")
             if base not in SAM_BASES:
                 raise config_error("optimizer.base", base, f"the optimizer SAM wraps: choose one of {SAM_BASES}")
             torch_kwargs["base_optimizer"] = OPTIMIZERS[base]
-            allowed = allowed | _torch_args(OPTIMIZERS[base])
-        unknown = set(torch_kwargs) - allowed
+            args = _torch_args(OPTIMIZERS[base]) | args
+        unknown = set(torch_kwargs) - set(args)
         if unknown:
             key = sorted(unknown)[0]
-            allowed = sorted(allowed - {"base_optimizer"} | ({"base"} if self.cls is SAM else set()))
+            allowed = sorted(set(args) - {"base_optimizer"} | ({"base"} if self.cls is SAM else set()))
             raise config_error(
                 f"optimizer.{key}",
                 torch_kwargs[key],
                 f"not an argument of {self.cls.__name__}; allowed: {allowed}",
             )
+        _check_tuples(args, torch_kwargs)
         self.name, self.lr, self.weight_decay = name, float(lr), float(weight_decay)
         self.exclude_bias_and_norm = exclude_bias_and_norm
         self.param_groups = [dict(g) for g in param_groups]
