@@ -19,7 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 from recipe.console import print_error
 from recipe.errors import config_error
 
-# Hydra's own flags: with any of them the command is not a run (--help, --cfg) or composes another config
+# the flags a run may carry; with any other of Hydra's (--help, --cfg, --config-name) the check is Hydra's own
 RUN_FLAGS = {"-m", "--multirun"}
 
 
@@ -94,10 +94,10 @@ def _not_a_key(err: OmegaConfBaseException, args: Sequence[str]) -> str | None:
 def check_composes(conf_dir: Path, config_name: str, args: Sequence[str]) -> None:
     """Compose ``config_name`` with ``args`` as Hydra is about to (a sweep with each sweep's first value) and turn
     a failure into one line and exit code 2."""
-    overrides = []
+    overrides, parser = [], OverridesParser.create()
     for arg in args:
         try:
-            value = _one_value(OverridesParser.create().parse_override(arg))
+            value = _one_value(parser.parse_override(arg))
         except HydraException as err:  # the grammar: Hydra's message is one sentence and a link
             print_error(f"{arg}: {str(err).splitlines()[0]}")
             raise SystemExit(2) from None
