@@ -8,7 +8,7 @@ from conftest import run_script
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from recipe.config import CONF_DIR
-from recipe.overrides import check_composes, check_group_choices
+from recipe.overrides import check_composes, check_group_choices, check_overrides
 from train import main
 
 SHORT = ["trainer.max_epochs=4", "trainer.enable_progress_bar=false", "~callbacks.progress_bar"]
@@ -135,9 +135,21 @@ def test_good_group_choices_pass(args):
 )
 def test_overrides_hydra_cannot_apply_are_one_line(capsys, args, message):
     with pytest.raises(SystemExit) as stop:
-        check_composes(CONF_DIR, "train", args)
+        check_composes(CONF_DIR, "train", args, multirun=True)
     [line] = capsys.readouterr().err.splitlines()
     assert stop.value.code == 2 and line.startswith(f"error: {message}")
+
+
+def test_a_sweep_without_multirun_is_one_line(capsys):
+    with pytest.raises(SystemExit) as stop:
+        check_overrides(CONF_DIR, "train", ["optimizer=adamw,sgd"])
+    [line] = capsys.readouterr().err.splitlines()
+    assert stop.value.code == 2
+    assert line == "error: optimizer=adamw,sgd: a sweep: add -m to run each value (a list is optimizer=[...], " + (
+        "a string optimizer='...')"
+    )
+    check_overrides(CONF_DIR, "train", ["-m", "optimizer=adamw,sgd"])
+    check_overrides(CONF_DIR, "train", ["optimizer=adamw", "hydra.mode=MULTIRUN", "seed=0,1"])
 
 
 @pytest.mark.parametrize(
@@ -149,7 +161,7 @@ def test_overrides_hydra_cannot_apply_are_one_line(capsys, args, message):
     ],
 )
 def test_overrides_that_compose_pass(capsys, config, args):
-    check_composes(CONF_DIR, config, args)
+    check_composes(CONF_DIR, config, args, multirun=True)
     assert capsys.readouterr().err == ""
 
 

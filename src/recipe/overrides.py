@@ -91,16 +91,21 @@ def _not_a_key(err: OmegaConfBaseException, args: Sequence[str]) -> str | None:
     return f"{given}: no such key {where}; {hint} (+{given} adds a new key)"
 
 
-def check_composes(conf_dir: Path, config_name: str, args: Sequence[str]) -> None:
+def check_composes(conf_dir: Path, config_name: str, args: Sequence[str], multirun: bool = False) -> None:
     """Compose ``config_name`` with ``args`` as Hydra is about to (a sweep with each sweep's first value) and turn
-    a failure into one line and exit code 2."""
+    a failure into one line and exit code 2; without ``multirun``, a sweep is one too."""
     overrides, parser = [], OverridesParser.create()
     for arg in args:
         try:
-            value = _one_value(parser.parse_override(arg))
+            override = parser.parse_override(arg)
         except HydraException as err:  # the grammar: Hydra's message is one sentence and a link
             print_error(f"{arg}: {str(err).splitlines()[0]}")
             raise SystemExit(2) from None
+        if override.is_sweep_override() and not multirun:
+            key = override.get_key_element()
+            print_error(f"{arg}: a sweep: add -m to run each value (a list is {key}=[...], a string {key}='...')")
+            raise SystemExit(2)
+        value = _one_value(override)
         if value is not None:
             overrides.append(value)
     try:
@@ -122,4 +127,5 @@ def check_overrides(conf_dir: Path, config_name: str, args: Sequence[str]) -> No
     check_group_choices(conf_dir, args)
     if os.environ.get("HYDRA_FULL_ERROR") or any(a.startswith("-") and a not in RUN_FLAGS for a in args):
         return
-    check_composes(conf_dir, config_name, [a for a in args if a not in RUN_FLAGS])
+    multirun = any(a in RUN_FLAGS or a.replace(" ", "") == "hydra.mode=MULTIRUN" for a in args)
+    check_composes(conf_dir, config_name, [a for a in args if a not in RUN_FLAGS], multirun)
