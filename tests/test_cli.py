@@ -140,6 +140,18 @@ def test_overrides_hydra_cannot_apply_are_one_line(capsys, args, message):
     assert stop.value.code == 2 and line.startswith(f"error: {message}")
 
 
+def test_an_option_missing_from_an_added_searchpath_is_one_line(capsys, tmp_path):
+    (tmp_path / "optimizer").mkdir()
+    (tmp_path / "optimizer" / "my_sgd.yaml").write_text((CONF_DIR / "optimizer" / "sgd.yaml").read_text())
+    searchpath = f"hydra.searchpath=[file://{tmp_path}]"
+    check_overrides(CONF_DIR, "train", [searchpath, "optimizer=my_sgd"])
+    with pytest.raises(SystemExit) as stop:
+        check_overrides(CONF_DIR, "train", [searchpath, "optimizer=my_sgdd"])
+    [line] = capsys.readouterr().err.splitlines()
+    assert stop.value.code == 2
+    assert line.startswith("error: optimizer='my_sgdd': no such option 'my_sgdd'; choose from: ") and "my_sgd, " in line
+
+
 def test_a_sweep_without_multirun_is_one_line(capsys):
     with pytest.raises(SystemExit) as stop:
         check_overrides(CONF_DIR, "train", ["optimizer=adamw,sgd"])

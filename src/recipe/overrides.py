@@ -12,7 +12,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, Override, RangeSweep
-from hydra.errors import HydraException
+from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
@@ -114,6 +114,9 @@ def check_composes(conf_dir: Path, config_name: str, args: Sequence[str], multir
     except (HydraException, OmegaConfBaseException) as err:
         cause = err.__cause__
         line = _not_a_key(cause, args) if isinstance(cause, OmegaConfBaseException) else None
+        if isinstance(err, MissingConfigException) and err.options and err.missing_cfg_file:  # another searchpath's
+            group, _, name = err.missing_cfg_file.rpartition("/")
+            line = f"{group}={name!r}: no such option {name!r}; choose from: {', '.join(sorted(err.options))}"
         print_error(line or " ".join(s.strip() for s in str(err).splitlines() if s.strip()))
         raise SystemExit(2) from None
     except (ValueError, TypeError, KeyError, IndexError) as err:  # OmegaConf on a list given a key: model.sizes.x=3
