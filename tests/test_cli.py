@@ -113,6 +113,10 @@ def test_group_typos_in_sweeps_lists_and_additions_are_one_line(capsys, arg, mes
         ["-m", "optimizer=adamw,sgd", "logger=[tensorboard,csv]", "~callbacks.progress_bar", "hydra/launcher=slurm"],
         ["optimizer=glob(*)", "experiment=mnist1d_cnn", "model.hidden_sizes=[64]"],
         ["hydra.searchpath=[file:///my/configs]", "optimizer=my_own"],  # another folder's options: Hydra's to check
+        ["-cd", "my_conf", "data=my_data"],
+        ["--config-dir=my_conf", "data=my_data"],
+        ["-m", "logger=[tensorboard,csv],[csv]", "optimizer=choice(adamw,sgd)"],
+        ["optimizer=${oc.env:OPT,adamw}", "trainer={max_epochs:3}"],
     ],
 )
 def test_good_group_choices_pass(args):
@@ -169,6 +173,7 @@ def test_a_sweep_without_multirun_is_one_line(capsys):
     [
         ("train", ["optimizer=adamw,sgd", "optimizer.lr=interval(1e-4,1e-1)", "seed=range(3)", "hydra/launcher=slurm"]),
         ("train", ["hparams_search=mnist1d_optuna", "experiment=mnist1d_cnn", "+trainer.detect_anomaly=true"]),
+        ("train", ["seed=range(5,1)", "logger=[tensorboard,csv],[csv]", "trainer={max_epochs:3}"]),
         ("eval", ["ckpt_path=run/last.ckpt", "logger=[csv]"]),
     ],
 )

@@ -153,7 +153,7 @@ def test_jobs_killed_while_hydra_wrote_their_files_are_left_out_not_fatal(sweep:
     for name, hydra, overrides in (("0_killed", "", ""), ("1_killed", torn, "- optimizer=sgd\n- seed=7\n")):
         (sweep / name / ".hydra").mkdir(parents=True)
         (sweep / name / ".hydra" / "config.yaml").write_text("optimized_metric: val/loss\n")
-        (sweep / name / ".hydra" / "hydra.yaml").write_text(hydra)
+        (sweep / name / ".hydra" / "hydra.yaml").write_bytes(hydra.encode() or b"hydra: \xc3")  # cut in a character
         (sweep / name / ".hydra" / "overrides.yaml").write_text(overrides)
     minimize = OmegaConf.create({"hydra": {"sweeper": {"direction": "minimize"}}})
     OmegaConf.save(minimize, sweep / "0_optimizer=adamw" / ".hydra" / "hydra.yaml")  # the first whole job

@@ -30,8 +30,12 @@ def _group_options(conf_dir: Path, group: str) -> list[str]:
 
 
 def _searchpath_extended(conf_dir: Path, args: Sequence[str]) -> bool:
-    """Whether ``hydra.searchpath`` adds config folders, whose options this project's folder cannot list."""
-    return any("searchpath" in a for a in args) or any("searchpath" in p.read_text() for p in conf_dir.glob("*.yaml"))
+    """Whether ``hydra.searchpath`` or ``--config-dir`` adds config folders, or ``--config-path`` replaces this
+    one: options this project's folder cannot list."""
+    flags = ("-cd", "--config-dir", "-cp", "--config-path")
+    if any("searchpath" in a or a.split("=", 1)[0] in flags for a in args):
+        return True
+    return any("searchpath" in p.read_text() for p in conf_dir.glob("*.yaml"))
 
 
 def check_group_choices(conf_dir: Path, args: Sequence[str]) -> None:
@@ -52,12 +56,14 @@ def check_group_choices(conf_dir: Path, args: Sequence[str]) -> None:
         key, value = override.key_or_group, override.value()
         if key not in groups or override.is_delete():
             continue
-        if isinstance(value, ChoiceSweep):  # optimizer=adamw,sgd: each choice
-            options = value.list
+        if isinstance(value, ChoiceSweep):  # optimizer=adamw,sgd: each choice; logger=[csv],[tensorboard] too
+            options = [x for o in value.list for x in (o if isinstance(o, list) else [o])]
         elif override.is_sweep_override():  # a range or glob of a group: Hydra expands it
             continue
         else:
             options = value if isinstance(value, list) else [value]  # logger=[tensorboard,mlflow]: several
+        # a dict is merged into the group's config and ${...} resolved by Hydra: check_composes judges those
+        options = [o for o in options if not isinstance(o, dict) and not (isinstance(o, str) and "${" in o)]
         known = _group_options(conf_dir, key)
         wrong = [o for o in options if not isinstance(o, str) or (names_only_here and o not in known)]
         if wrong:
@@ -69,11 +75,12 @@ def check_group_choices(conf_dir: Path, args: Sequence[str]) -> None:
 
 def _one_value(override: Override) -> str | None:
     """``override`` as a single run takes it: a choice or range sweep's first value; ``None`` for an interval or
-    glob, which only a sweeper expands."""
+    glob, which only a sweeper expands, and for an empty range."""
     if not override.is_sweep_override():
         return override.input_line
     if isinstance(override.value(), ChoiceSweep | RangeSweep):
-        return f"{override.get_key_element()}={next(override.sweep_string_iterator())}"
+        first = next(override.sweep_string_iterator(), None)  # None: an empty range, which runs nothing
+        return None if first is None else f"{override.get_key_element()}={first}"
     return None
 
 

@@ -146,7 +146,7 @@ def _whole_yaml(path: Path, kind: type[DictConfig] | type[ListConfig] = DictConf
     killed while Hydra wrote its ``.hydra/`` files leaves them."""
     try:
         loaded = OmegaConf.load(path)
-    except (OSError, yaml.YAMLError):
+    except (OSError, ValueError, yaml.YAMLError):  # ValueError: a file cut inside a UTF-8 character
         return None
     return loaded if isinstance(loaded, kind) and (kind is ListConfig or loaded) else None
 
