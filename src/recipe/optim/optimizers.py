@@ -57,7 +57,7 @@ def _check_tuples(args: Mapping[str, inspect.Parameter], kwargs: Mapping[str, An
     unchecked, so ``betas=[0.9]`` would end in an ``IndexError``."""
     for key, value in kwargs.items():
         default = args[key].default if key in args else None
-        if not isinstance(default, tuple) or not all(isinstance(d, (int, float)) for d in default):
+        if not isinstance(default, tuple) or not all(is_number(d) for d in default):
             continue
         numbers = isinstance(value, Sequence) and not isinstance(value, str)
         if not numbers or len(value) != len(default) or not all(is_number(v) for v in value):
