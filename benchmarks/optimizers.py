@@ -36,7 +36,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from omegaconf import open_dict
 
-from recipe.config import PROJECT_ROOT, compose_config
+from recipe.cli.config import PROJECT_ROOT, compose_config
 from recipe.errors import ConfigError
 
 sys.path.insert(0, str(PROJECT_ROOT / "src"))  # src/train.py

@@ -23,7 +23,7 @@ from PIL import Image
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_wine
 from sklearn.linear_model import LogisticRegression, RidgeCV
 
-from recipe.config import PROJECT_ROOT, compose_config
+from recipe.cli.config import PROJECT_ROOT, compose_config
 from recipe.data.table import TableDataModule
 from recipe.instantiate import instantiate
 
@@ -39,7 +39,7 @@ QUIET += [
     "+trainer.enable_model_summary=false",
 ]
 REGRESSION = [  # what conf/task/regression.yaml sets
-    "module._target_=recipe.regression.Regressor",
+    "module._target_=recipe.tasks.regression.Regressor",
     "~module.label_smoothing",
     "optimized_metric=val/loss_best",
     "callbacks.model_checkpoint.monitor=val/loss",

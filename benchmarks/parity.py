@@ -37,7 +37,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from recipe.build import build
-from recipe.config import PROJECT_ROOT, compose_config
+from recipe.cli.config import PROJECT_ROOT, compose_config
 from recipe.optim import build_optimizer, build_scheduler
 from recipe.optim.schedulers import RunLength
 

@@ -5,7 +5,7 @@
     python benchmarks/precision.py --hidden 512 512 --batch-size 128 --epochs 8
 
 Every case trains the same recipe (``conf/train.yaml``: data, model, AdamW, warmup + cosine, clipping) through
-``recipe.build.build`` and ``recipe.trainer.build_trainer``, only ``trainer.precision`` and ``compile``
+``recipe.build.build`` and ``recipe.runtime.trainer.build_trainer``, only ``trainer.precision`` and ``compile``
 change. Each case runs in a fresh process, so compile caches, CUDA memory and the peak RSS start clean.
 Throughput counts training samples from the second epoch on (compilation and warm-up left out); speed and
 memory are also given as ratios to the first row, the numbers to compare across machines.
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("PROJECT_ROOT", str(ROOT))
 
 from recipe.build import build  # noqa: E402
-from recipe.trainer import build_trainer  # noqa: E402
+from recipe.runtime.trainer import build_trainer  # noqa: E402
 
 
 class EpochTimer(Callback):

@@ -7,7 +7,7 @@ Each setting starts one run alone, or two identical runs at the same moment (two
 other job beside a run), and times the whole ``python src/train.py experiment=<name>`` command:
 
 - the template's defaults: one torch thread per core in each run (two runs oversubscribe the cores) and
-  ``OMP_WAIT_POLICY=PASSIVE`` (``recipe.openmp``: waiting threads sleep);
+  ``OMP_WAIT_POLICY=PASSIVE`` (``recipe.cli.openmp``: waiting threads sleep);
 - ``OMP_WAIT_POLICY=ACTIVE``: waiting threads spin, as libgomp's own default does for a while before sleeping;
 - ``threads=<cores // 2>`` (``torch.set_num_threads``), the cores split between the runs, as
   ``hydra.sweeper.n_jobs`` does for its workers.

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import recipe.openmp  # noqa: F401  first: OpenMP reads its wait policy when torch loads
+import recipe.cli.openmp  # noqa: F401  first: OpenMP reads its wait policy when torch loads
 
 # isort: split
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from recipe.build import build
-from recipe.callbacks import load_checkpoint
-from recipe.callbacks.run_config import CHECKPOINT_KEY
-from recipe.config import CONF_DIR, set_project_root
-from recipe.entry import entry_point, launch, optimized_value
+from recipe.cli.config import CONF_DIR, set_project_root
+from recipe.cli.entry import entry_point, launch, optimized_value
 from recipe.instantiate import instantiate_all
-from recipe.trainer import build_trainer, logged_metrics
-from recipe.validate import check_eval_config
+from recipe.runtime.checkpoint_io import CHECKPOINT_KEY, load_checkpoint
+from recipe.runtime.trainer import build_trainer, logged_metrics
+from recipe.validation.checks import check_eval_config
 
 set_project_root()  # conf/paths: logs/ and data/ under the project
 

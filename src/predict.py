@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import recipe.openmp  # noqa: F401  first: OpenMP reads its wait policy when torch loads
+import recipe.cli.openmp  # noqa: F401  first: OpenMP reads its wait policy when torch loads
 
 # isort: split
 import hydra
 from omegaconf import DictConfig
 
-from recipe.config import CONF_DIR, set_project_root
-from recipe.entry import entry_point, launch
-from recipe.predict import check_predict_config, predict
+from recipe.cli.config import CONF_DIR, set_project_root
+from recipe.cli.entry import entry_point, launch
+from recipe.tasks.predict import check_predict_config, predict
 
 set_project_root()  # conf/paths: logs/ under the project
 

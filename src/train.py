@@ -6,7 +6,7 @@ config check first, config tree, one-line errors and exit codes, the run's log, 
 
 from __future__ import annotations
 
-import recipe.openmp  # noqa: F401  first: OpenMP reads its wait policy when torch loads
+import recipe.cli.openmp  # noqa: F401  first: OpenMP reads its wait policy when torch loads
 
 # isort: split
 from collections.abc import Sequence
@@ -18,21 +18,22 @@ from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
 from recipe.build import build
-from recipe.callbacks import StoreRunConfig, load_checkpoint
+from recipe.callbacks import StoreRunConfig
 from recipe.callbacks.resume import exit_code_on_stop
-from recipe.config import CONF_DIR, set_project_root
-from recipe.distributed import isolate_multirun_job, launch_env
-from recipe.entry import entry_point, launch, optimized_value
+from recipe.cli.config import CONF_DIR, set_project_root
+from recipe.cli.entry import entry_point, launch, optimized_value
 from recipe.errors import config_error
-from recipe.hparams import log_hparams
 from recipe.instantiate import instantiate, instantiate_all
-from recipe.lr_find import find_lr
-from recipe.module_base import global_batch_size
 from recipe.optim import resolve_lr
-from recipe.resume_path import resume_path
+from recipe.optim.lr_find import find_lr
+from recipe.runtime.checkpoint_io import load_checkpoint
+from recipe.runtime.distributed import isolate_multirun_job, launch_env
+from recipe.runtime.resume_path import resume_path
+from recipe.runtime.trainer import build_trainer, logged_metrics
 from recipe.sweeps.trial import pruned_reason
-from recipe.trainer import build_trainer, logged_metrics
-from recipe.validate import check_train_config
+from recipe.tasks.base import global_batch_size
+from recipe.tracking.hparams import log_hparams
+from recipe.validation.checks import check_train_config
 
 set_project_root()  # conf/paths: logs/ and data/ under the project
 LAUNCH_ENV = launch_env()  # DDP launch variables as the process started, before any sweep job's launch sets them

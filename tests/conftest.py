@@ -13,7 +13,7 @@ import pytest
 import torch
 from omegaconf import DictConfig, open_dict
 
-from recipe.config import PROJECT_ROOT, compose_config
+from recipe.cli.config import PROJECT_ROOT, compose_config
 from recipe.data import ArrayDataModule, Splits
 
 ROOT = PROJECT_ROOT

@@ -10,7 +10,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_avg_fn
 
 from recipe.callbacks.ema import EMA, power_ema_avg_fn
 from recipe.errors import ConfigError
-from recipe.validate import check_train_config
+from recipe.validation.checks import check_train_config
 from train import train
 
 

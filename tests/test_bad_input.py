@@ -7,7 +7,7 @@ import pytest
 from conftest import NO_LOGGER, run_script
 from omegaconf import OmegaConf
 
-from recipe.validate import check_train_config
+from recipe.validation.checks import check_train_config
 from train import main, train
 
 # (overrides, what the error line must name: the key and the value as the user typed it)

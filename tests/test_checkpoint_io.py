@@ -16,17 +16,17 @@ import torch
 from conftest import ROOT, TINY
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-import recipe.checkpoint_io as checkpoint_io
-from recipe.checkpoint_io import TEMP_SUFFIX, atomic_save
-from recipe.config import compose_config
+import recipe.runtime.checkpoint_io as checkpoint_io
+from recipe.cli.config import compose_config
 from recipe.errors import CheckpointWriteError
-from recipe.trainer import build_trainer
+from recipe.runtime.checkpoint_io import TEMP_SUFFIX, atomic_save
+from recipe.runtime.trainer import build_trainer
 from train import main, train
 
 # saves a 40 MB checkpoint over and over, as a long run rewrites last.ckpt, until it is killed
 SAVER = """
 import sys, torch
-from recipe.checkpoint_io import atomic_save
+from recipe.runtime.checkpoint_io import atomic_save
 state = {"weights": torch.randn(10_000_000), "step": 0}
 while True:
     state["step"] += 1

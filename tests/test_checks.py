@@ -6,7 +6,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from recipe.errors import ConfigError
-from recipe.validate import check_trainer_config
+from recipe.validation.checks import check_trainer_config
 from train import main
 
 

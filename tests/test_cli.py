@@ -7,8 +7,8 @@ import pytest
 from conftest import run_script
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from recipe.config import CONF_DIR
-from recipe.overrides import check_composes, check_group_choices, check_overrides
+from recipe.cli.config import CONF_DIR
+from recipe.cli.overrides import check_composes, check_group_choices, check_overrides
 from train import main
 
 SHORT = ["trainer.max_epochs=4", "trainer.enable_progress_bar=false", "~callbacks.progress_bar"]

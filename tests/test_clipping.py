@@ -14,8 +14,8 @@ from lightning.pytorch.loggers import CSVLogger
 from recipe.build import build
 from recipe.errors import ConfigError
 from recipe.instantiate import instantiate
-from recipe.trainer import build_trainer
-from recipe.validate import check_train_config
+from recipe.runtime.trainer import build_trainer
+from recipe.validation.checks import check_train_config
 
 STEPS = 4
 

@@ -13,10 +13,10 @@ import torch
 from conftest import TINY
 from lightning.pytorch.strategies import FSDPStrategy
 
-from recipe.distributed import single_job_argv
 from recipe.errors import ConfigError
 from recipe.instantiate import instantiate
-from recipe.validate import check_train_config
+from recipe.runtime.distributed import single_job_argv
+from recipe.validation.checks import check_train_config
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent

@@ -10,7 +10,7 @@ from PIL import Image
 
 from recipe.data.augment import RandomResizedCropFlip
 from recipe.data.image_folder import ImageFolderDataModule
-from recipe.predict import predict
+from recipe.tasks.predict import predict
 from train import train
 
 

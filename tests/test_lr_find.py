@@ -12,8 +12,8 @@ from conftest import run_script
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from recipe.errors import ConfigError
-from recipe.lr_find import suggest
-from recipe.validate import check_train_config
+from recipe.optim.lr_find import suggest
+from recipe.validation.checks import check_train_config
 from train import main, train
 
 QUIET = [

@@ -5,7 +5,7 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 
-from recipe.config import compose_config
+from recipe.cli.config import compose_config
 from recipe.errors import ConfigError
 from recipe.optim import OPTIMIZERS, OptimizerSpec, build_optimizer, resolve_lr
 

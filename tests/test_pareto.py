@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 from hydra_plugins.recipe_optuna_sweeper.sweeper import OptunaSweeper, _objectives, _outcome
 from recipe.build import build
 from recipe.callbacks import FitCost
-from recipe.config import CONF_DIR
+from recipe.cli.config import CONF_DIR
 from recipe.errors import ConfigError
 from recipe.sweeps import write_report
 from recipe.sweeps.report import OVERRIDES_ATTR

@@ -14,8 +14,8 @@ from conftest import NO_LOGGER
 from eval import evaluate
 from recipe.build import build
 from recipe.errors import ConfigError
-from recipe.precision import resolve_precision
-from recipe.trainer import build_trainer
+from recipe.runtime.precision import resolve_precision
+from recipe.runtime.trainer import build_trainer
 from train import train
 
 QUIET = ["++trainer.enable_progress_bar=false", "~callbacks.progress_bar", "~callbacks.model_summary"]

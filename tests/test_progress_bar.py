@@ -8,7 +8,7 @@ from conftest import TINY
 from lightning.pytorch.callbacks import RichProgressBar
 
 from recipe.callbacks.progress import ProgressBar
-from recipe.config import compose_config
+from recipe.cli.config import compose_config
 from train import train
 
 

@@ -5,8 +5,8 @@ import torch
 from omegaconf import OmegaConf
 
 from recipe.errors import ConfigError
-from recipe.regression import Regressor
-from recipe.task_choice import choose_task
+from recipe.tasks.choice import choose_task
+from recipe.tasks.regression import Regressor
 
 
 class Data:
@@ -35,7 +35,7 @@ def test_huber_loss_uses_its_delta():
 def test_task_follows_the_data_and_keeps_the_users_values(make_cfg):
     cfg = make_cfg("optimized_metric=val/r2", "callbacks.model_checkpoint.filename=best")
     assert choose_task(cfg, Data("regression")) == "regression"
-    assert cfg.module._target_ == "recipe.regression.Regressor" and cfg.task == "regression"
+    assert cfg.module._target_ == "recipe.tasks.regression.Regressor" and cfg.task == "regression"
     assert cfg.optimized_metric == "val/r2" and cfg.callbacks.model_checkpoint.filename == "best"  # the user's
     assert cfg.callbacks.model_checkpoint.monitor == "val/loss" and cfg.callbacks.model_checkpoint.mode == "min"
 
@@ -43,7 +43,7 @@ def test_task_follows_the_data_and_keeps_the_users_values(make_cfg):
 def test_classification_data_keeps_the_defaults(make_cfg):
     cfg = make_cfg()
     assert choose_task(cfg, Data("classification")) == "classification"
-    assert cfg.module._target_ == "recipe.module.Classifier" and cfg.optimized_metric == "val/acc_best"
+    assert cfg.module._target_ == "recipe.tasks.classification.Classifier" and cfg.optimized_metric == "val/acc_best"
 
 
 def test_task_named_must_match_the_data():

@@ -19,9 +19,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from recipe.entry import optimized_value
+from recipe.cli.entry import optimized_value
 from recipe.errors import ConfigError
-from recipe.resume_path import resume_path, run_folder
+from recipe.runtime.resume_path import resume_path, run_folder
 from train import main, train
 
 CAPTURE = {"cwd": ROOT, "stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True, "timeout": 300}

@@ -9,10 +9,10 @@ from conftest import NO_LOGGER
 from hydra.utils import instantiate
 from torch import nn
 
-from recipe.config import compose_config
+from recipe.cli.config import compose_config
 from recipe.errors import ConfigError
 from recipe.optim import OptimizerSpec, build_optimizer
-from recipe.validate import check_train_config
+from recipe.validation.checks import check_train_config
 from train import train
 
 A = torch.tensor([1.0, 4.0, 0.5])

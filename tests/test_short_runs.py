@@ -7,7 +7,7 @@ from conftest import FAST, NO_LOGGER
 from recipe.data.arrays import lone_last_sample
 from recipe.data.synthetic import SyntheticDataModule
 from recipe.errors import ConfigError
-from recipe.validate import check_train_config
+from recipe.validation.checks import check_train_config
 from train import main, train
 
 

@@ -18,8 +18,8 @@ from conftest import TINY
 from hydra import compose, initialize_config_dir
 from hydra.utils import get_class
 
-from recipe import slurm
 from recipe.errors import ConfigError
+from recipe.runtime import slurm
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"

@@ -11,7 +11,7 @@ from conftest import NO_LOGGER, predicted, run_script
 
 from recipe.data.table import TableDataModule
 from recipe.errors import ConfigError
-from recipe.predict import predict
+from recipe.tasks.predict import predict
 from train import train
 
 REGRESSION = ["task=regression", "callbacks.model_checkpoint.filename=best"]

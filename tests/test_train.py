@@ -16,7 +16,7 @@ from lightning.pytorch.callbacks import ProgressBar
 
 from recipe.build import build
 from recipe.instantiate import instantiate_all
-from recipe.trainer import build_trainer
+from recipe.runtime.trainer import build_trainer
 from train import train
 
 OPTIMIZERS = sorted(p.stem for p in (ROOT / "conf/optimizer").glob("*.yaml"))
@@ -125,10 +125,10 @@ def test_threads_sets_torchs_cpu_threads_for_the_run(make_cfg):
 
 
 def test_entry_scripts_put_waiting_openmp_threads_to_sleep_before_torch_loads():
-    for script in ("train", "eval", "predict"):  # each imports recipe.openmp before anything else
+    for script in ("train", "eval", "predict"):  # each imports recipe.cli.openmp before anything else
         tree = ast.parse((ROOT / "src" / f"{script}.py").read_text())
         imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
-        assert ast.unparse(imports[1]) == "import recipe.openmp", script  # after from __future__ import annotations
+        assert ast.unparse(imports[1]) == "import recipe.cli.openmp", script  # after from __future__ import annotations
     probe = "import sys; sys.path.insert(0, 'src'); import train, os; print(os.environ.get('OMP_WAIT_POLICY'))"
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True)

@@ -6,8 +6,8 @@ import lightning as L
 from omegaconf import DictConfig
 
 from recipe.instantiate import instantiate
-from recipe.task_choice import choose_task
-from recipe.validate import check_metrics
+from recipe.tasks.choice import choose_task
+from recipe.validation.checks import check_metrics
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:

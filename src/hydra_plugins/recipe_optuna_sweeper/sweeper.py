@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.storages._heartbeat import get_heartbeat_thread
 from optuna.trial import TrialState
 
-from recipe.console import print_error
+from recipe.cli.console import print_error
 from recipe.errors import ConfigError, TrainingDiverged, config_error
 from recipe.sweeps import SearchSpace, active_trial, write_report
 from recipe.sweeps.repeats import Run, trial_runs
@@ -310,7 +310,7 @@ def _outcome(job: JobReturn, pruned: str | None) -> tuple[TrialState, float | li
         return TrialState.PRUNED, None, pruned
     try:
         value = job.return_value  # re-raises the job's exception when it failed
-    except (ConfigError, TrainingDiverged) as err:  # already reported in one line by recipe.entry.entry_point
+    except (ConfigError, TrainingDiverged) as err:  # already reported in one line by recipe.cli.entry.entry_point
         return TrialState.FAIL, None, str(err)
     except Exception as err:
         log.error("The trial raised:", exc_info=err)

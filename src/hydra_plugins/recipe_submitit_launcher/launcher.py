@@ -2,12 +2,12 @@
 
 The plugin's ``launch`` blocks on each job in turn and prints nothing: a job that can never start waits forever,
 Ctrl-C leaves the jobs queued, and results stay in ``.submitit/``. These launchers submit the same way, then
-- fill the resources left ``null`` from the run's config (``recipe.slurm.fill_request``);
+- fill the resources left ``null`` from the run's config (``recipe.runtime.slurm.fill_request``);
 - print each job's one-line result (state, the optimized metric, its run folder) as it finishes, where its
   logs are, and ``Outputs:``;
 - stop in one line when SLURM says a job can never start, and cancel the sweep's jobs on Ctrl-C;
 - in the job, resume a job requeued after its time limit from the ``last.ckpt`` in its run folder.
-(In the job, ``recipe.distributed.isolate_multirun_job`` lets Lightning's DDP re-run the entry script, not
+(In the job, ``recipe.runtime.distributed.isolate_multirun_job`` lets Lightning's DDP re-run the entry script, not
 submitit's, for its other processes: that works for the plugin's own ``submitit_local`` and ``submitit_slurm`` too.)
 """
 
@@ -23,8 +23,8 @@ from hydra.core.utils import JobReturn, JobStatus, setup_globals
 from hydra_plugins.hydra_submitit_launcher import submitit_launcher as plugin
 from omegaconf import OmegaConf
 
-from recipe.console import print_error
-from recipe.slurm import NEVER_STARTS, fill_request
+from recipe.cli.console import print_error
+from recipe.runtime.slurm import NEVER_STARTS, fill_request
 
 POLL_S = 2.0
 ENDED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE")

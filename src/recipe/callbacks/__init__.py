@@ -6,7 +6,7 @@ from recipe.callbacks.grad_norm import GradNormMonitor
 from recipe.callbacks.guards import BatchNormCheck, DivergenceGuard
 from recipe.callbacks.progress import ProgressBar
 from recipe.callbacks.resume import CheckpointOnInterrupt, RngState
-from recipe.callbacks.run_config import StoreRunConfig, load_checkpoint
+from recipe.callbacks.run_config import StoreRunConfig
 from recipe.callbacks.schedule_free import ScheduleFreeModes, schedule_free_callbacks
 from recipe.data.resumable import DataPosition
 
@@ -22,6 +22,5 @@ __all__ = [
     "RngState",
     "ScheduleFreeModes",
     "StoreRunConfig",
-    "load_checkpoint",
     "schedule_free_callbacks",
 ]

@@ -7,7 +7,7 @@ from contextlib import nullcontext
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint as LightningModelCheckpoint
 
-from recipe.checkpoint_io import checkpoint_io, wait_for_checkpoints
+from recipe.runtime.checkpoint_io import checkpoint_io, wait_for_checkpoints
 
 
 class ModelCheckpoint(LightningModelCheckpoint):

@@ -14,7 +14,7 @@ class FitCost(Callback):
     parameters) to the run's metrics when the fit ends, and logs them; ``optimized_metric`` can name either.
     """
 
-    METRICS = ("cost/fit_time_s", "cost/params")  # what it logs, for the config check (recipe.validate)
+    METRICS = ("cost/fit_time_s", "cost/params")  # what it logs, for the config check (recipe.validation.checks)
 
     def __init__(self) -> None:
         self._started = time.perf_counter()

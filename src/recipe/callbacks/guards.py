@@ -15,8 +15,8 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
 from recipe.callbacks.resume import last_checkpoint_path
-from recipe.checkpoint_io import wait_for_checkpoints
 from recipe.errors import TrainingDiverged, require_positive_int
+from recipe.runtime.checkpoint_io import wait_for_checkpoints
 
 VAL_LOSS = "val/loss"
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)

@@ -1,19 +1,16 @@
 """Store the run's resolved config inside every checkpoint, so a checkpoint alone rebuilds its model, and the
-metrics logged so far, so a resumed run whose training had ended still reports them; and load such a checkpoint
-back, checking that it is one."""
+metrics logged so far, so a resumed run whose training had ended still reports them."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from recipe.errors import config_error
+from recipe.runtime.checkpoint_io import CHECKPOINT_KEY
 
-CHECKPOINT_KEY = "run_config"
 METRICS_KEY = "run_metrics"
 
 
@@ -41,18 +38,3 @@ class StoreRunConfig(Callback):
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         for key, value in self.restored.items():
             trainer.callback_metrics.setdefault(key, torch.tensor(value))
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A checkpoint written by ``src/train.py``, loaded without running pickled code (``weights_only``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise config_error("ckpt_path", str(path), "no such file; pass a .ckpt from a run's checkpoints/ folder")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for truncated or foreign files
-        reason = str(err).strip().split(". ")[0].splitlines()[0] if str(err).strip() else type(err).__name__
-        raise config_error("ckpt_path", str(path), f"not a readable checkpoint ({reason})") from None
-    if not isinstance(checkpoint, dict) or CHECKPOINT_KEY not in checkpoint or "state_dict" not in checkpoint:
-        raise config_error("ckpt_path", str(path), "not a checkpoint written by src/train.py (no run config inside)")
-    return checkpoint

@@ -18,7 +18,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "sigmoid": nn.Sigmoid,
     "leaky_relu": nn.LeakyReLU,
 }
-# The choices as types: the config check (recipe.validate) reads them from the constructors' signatures.
+# The choices as types: the config check (recipe.validation.checks) reads them from the constructors' signatures.
 Activation = Literal["relu", "gelu", "silu", "tanh", "sigmoid", "leaky_relu"]
 Norm = Literal["batch", "group", "layer", "none"]
 Init = Literal["kaiming", "xavier", "default"]

@@ -17,8 +17,8 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR, ReduceLROnPlateau
 
 from recipe.errors import ConfigError, config_error, require_positive_int
+from recipe.optim.lr_lambdas import DECAY_SHAPES, Schedule, first_cycle
 from recipe.optim.optimizers import is_schedule_free
-from recipe.optim.schedules import DECAY_SHAPES, Schedule, first_cycle
 
 _WARMUP = {"warmup", "warmup_start_factor"}
 _ANNEALS = {  # name -> Schedule.decay

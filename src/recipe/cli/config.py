@@ -8,15 +8,15 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-from recipe.resume_path import run_folder
+from recipe.runtime.resume_path import run_folder
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 CONF_DIR = PROJECT_ROOT / "conf"
 
 
 def set_project_root() -> None:
     """``conf/paths`` reads ``$PROJECT_ROOT``: logs/ and data/ go under the project, whatever the working folder;
-    ``conf/hydra`` names the run folder with the ``run_folder`` resolver (``recipe.resume_path.run_folder``)."""
+    ``conf/hydra`` names the run folder with the ``run_folder`` resolver (``recipe.runtime.resume_path.run_folder``)."""
     os.environ.setdefault("PROJECT_ROOT", str(PROJECT_ROOT))
     if not OmegaConf.has_resolver("run_folder"):
         OmegaConf.register_new_resolver("run_folder", run_folder)

@@ -26,7 +26,7 @@ def global_batch_size(trainer: L.Trainer, datamodule: L.LightningDataModule | No
     return batch // trainer.world_size * trainer.world_size * trainer.accumulate_grad_batches
 
 
-class TrainedModule(L.LightningModule):
+class TaskModule(L.LightningModule):
     """Holds ``net`` and the optimizer and scheduler specs; asks the optim package to build them for the Trainer.
 
     Args:

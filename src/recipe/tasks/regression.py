@@ -7,14 +7,14 @@ from torch import nn
 from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, MinMetric, R2Score
 
 from recipe.errors import config_error
-from recipe.module_base import TrainedModule
 from recipe.optim import OptimizerSpec, SchedulerSpec
+from recipe.tasks.base import TaskModule
 
 LOSSES = {"mse": nn.MSELoss, "huber": nn.HuberLoss, "l1": nn.L1Loss}
 STAGE_METRICS = {"train": ("mae",), "val": ("mae", "r2"), "test": ("mae", "rmse", "r2")}
 
 
-class Regressor(TrainedModule):
+class Regressor(TaskModule):
     """``net``'s single output regressed on a target the data module standardized; the loss is computed on the
     standardized values, the metrics on values mapped back to the target's units with the data module's
     ``target_scale`` (kept as buffers, so a checkpoint carries them).

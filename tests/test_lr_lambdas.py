@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from recipe.optim.schedules import Schedule, anneal, linear_warmup, step_decay
+from recipe.optim.lr_lambdas import Schedule, anneal, linear_warmup, step_decay
 
 
 def test_linear_warmup_endpoints_and_middle():

@@ -9,9 +9,9 @@ import lightning as L
 from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig
 
-from recipe.checkpoint_io import AtomicCheckpointIO, remove_partial_saves
 from recipe.instantiate import instantiate
-from recipe.precision import resolve_precision
+from recipe.runtime.checkpoint_io import AtomicCheckpointIO, remove_partial_saves
+from recipe.runtime.precision import resolve_precision
 
 
 def build_trainer(cfg: DictConfig, **kwargs: Any) -> L.Trainer:

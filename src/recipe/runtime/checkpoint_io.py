@@ -1,4 +1,4 @@
-"""Checkpoints written so that a kill or a full disk never destroys the previous good one.
+"""Checkpoints written so that a kill or a full disk never destroys the previous good one, and read back checked.
 
 Lightning's ``TorchCheckpointIO`` serializes to memory, writes a temp file in ``$TMPDIR`` through fsspec and then
 ``shutil.move``s it: across file systems that move truncates the old file first, so a kill leaves a broken
@@ -30,8 +30,9 @@ from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning_utilities.core.apply_func import apply_to_collection
 
-from recipe.errors import CheckpointWriteError
+from recipe.errors import CheckpointWriteError, config_error
 
+CHECKPOINT_KEY = "run_config"  # the run's resolved config inside every checkpoint (callbacks.StoreRunConfig)
 TEMP_SUFFIX = ".ckpt-partial"  # a save under way; one left behind was killed mid-write
 
 
@@ -169,3 +170,18 @@ def wait_for_checkpoints(trainer: L.Trainer) -> None:
     io = checkpoint_io(trainer)
     if io is not None:
         io.wait()
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A checkpoint written by ``src/train.py``, loaded without running pickled code (``weights_only``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise config_error("ckpt_path", str(path), "no such file; pass a .ckpt from a run's checkpoints/ folder")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for truncated or foreign files
+        reason = str(err).strip().split(". ")[0].splitlines()[0] if str(err).strip() else type(err).__name__
+        raise config_error("ckpt_path", str(path), f"not a readable checkpoint ({reason})") from None
+    if not isinstance(checkpoint, dict) or CHECKPOINT_KEY not in checkpoint or "state_dict" not in checkpoint:
+        raise config_error("ckpt_path", str(path), "not a checkpoint written by src/train.py (no run config inside)")
+    return checkpoint

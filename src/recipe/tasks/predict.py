@@ -10,10 +10,9 @@ from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from recipe.callbacks import load_checkpoint
-from recipe.callbacks.run_config import CHECKPOINT_KEY
 from recipe.errors import config_error, is_int
 from recipe.instantiate import instantiate
+from recipe.runtime.checkpoint_io import CHECKPOINT_KEY, load_checkpoint
 
 
 def load_for_prediction(ckpt_path: str) -> tuple[object, nn.Module]:

@@ -16,7 +16,7 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from recipe.console import print_error
+from recipe.cli.console import print_error
 from recipe.errors import config_error
 
 # the flags a run may carry; with any other of Hydra's (--help, --cfg, --config-name) the check is Hydra's own

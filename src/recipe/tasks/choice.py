@@ -5,7 +5,7 @@ from __future__ import annotations
 import lightning as L
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from recipe.config import CONF_DIR
+from recipe.cli.config import CONF_DIR
 from recipe.errors import config_error
 
 TASKS = ("classification", "regression")

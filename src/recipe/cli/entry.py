@@ -17,9 +17,9 @@ from hydra.types import RunMode
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig
 
-from recipe.console import copy_output_to_log, print_config_tree, print_error
+from recipe.cli.console import copy_output_to_log, print_config_tree, print_error
+from recipe.cli.overrides import check_overrides
 from recipe.errors import CheckpointWriteError, ConfigError, TrainingDiverged, config_error
-from recipe.overrides import check_overrides
 
 Task = Callable[[DictConfig], "float | list[float] | None"]
 HYDRA_FILES = {".hydra"}  # what Hydra writes into a run folder before the task starts (besides its .log)

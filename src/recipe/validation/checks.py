@@ -22,10 +22,10 @@ from hydra.utils import get_class, get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from recipe.errors import ConfigError, config_error, is_int, is_number, require_positive_int
-from recipe.precision import check_precision, check_strategy
-from recipe.slurm import check_processes
+from recipe.runtime.precision import check_precision, check_strategy
+from recipe.runtime.slurm import check_processes
 
-TASK_MODULES = ("recipe.module.Classifier", "recipe.regression.Regressor")  # conf/task/*.yaml
+TASK_MODULES = ("recipe.tasks.classification.Classifier", "recipe.tasks.regression.Regressor")  # conf/task/*.yaml
 INSTANTIATE_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 
 

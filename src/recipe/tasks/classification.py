@@ -8,13 +8,13 @@ from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import BinaryAUROC, MulticlassAccuracy
 
 from recipe.errors import require_fraction
-from recipe.module_base import TrainedModule
 from recipe.optim import OptimizerSpec, SchedulerSpec
+from recipe.tasks.base import TaskModule
 
 STAGES = ("train", "val", "test")
 
 
-class Classifier(TrainedModule):
+class Classifier(TaskModule):
     """Cross-entropy classification of ``net``'s logits, with accuracy and best validation accuracy.
 
     Args:

@@ -1,0 +1,1 @@
+"""Tasks: the LightningModules (a shared base, Classifier, Regressor), which task a run does, predicting."""

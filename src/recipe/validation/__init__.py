@@ -1,0 +1,1 @@
+"""The one validation layer: a composed config checked before anything is built."""
