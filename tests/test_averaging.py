@@ -5,6 +5,7 @@ import lightning as L
 import pytest
 import torch
 from conftest import FAST, NO_LOGGER
+from lightning.pytorch.callbacks import EMAWeightAveraging
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_avg_fn
 
@@ -101,3 +102,13 @@ def test_a_short_ema_run_validates_near_the_plain_one(make_cfg):
 def test_a_horizon_outside_0_1_is_rejected(horizon):
     with pytest.raises(ConfigError, match=rf"^callbacks.ema.horizon={horizon!r}: "):
         EMA(horizon=horizon)
+
+
+@pytest.mark.parametrize(
+    ("every", "from_step", "from_epoch"), [(1, None, None), (3, None, None), (2, 5, None), (1, None, 2), (0, 4, 1)]
+)
+def test_the_ema_updates_when_lightnings_ema_does(every, from_step, from_epoch):
+    kwargs = dict(update_every_n_steps=every, update_starting_at_step=from_step, update_starting_at_epoch=from_epoch)
+    ours, lightnings = EMA(**kwargs), EMAWeightAveraging(**kwargs)
+    for step, epoch in [(s, None) for s in range(12)] + [(None, e) for e in range(4)]:
+        assert ours.should_update(step, epoch) == lightnings.should_update(step, epoch), (step, epoch)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint as LightningModelCheckpoint
@@ -10,16 +11,33 @@ from lightning.pytorch.callbacks import ModelCheckpoint as LightningModelCheckpo
 from recipe.runtime.checkpoint_io import checkpoint_io, wait_for_checkpoints
 
 
+def _in_background(trainer: L.Trainer) -> AbstractContextManager[None]:
+    io = checkpoint_io(trainer)  # None: a strategy that saves another way, synchronously
+    return io.in_background() if io is not None else nullcontext()
+
+
 class ModelCheckpoint(LightningModelCheckpoint):
-    """``lightning.pytorch.callbacks.ModelCheckpoint`` (same arguments) whose saves ``AtomicCheckpointIO`` writes in
-    a background thread while training goes on. When training ends it waits for its files, then for every process
-    (a barrier): the test that follows may load the best checkpoint on any rank.
+    """``lightning.pytorch.callbacks.ModelCheckpoint`` (same arguments) whose periodic saves, those made at the end
+    of a training batch (``every_n_train_steps``, ``train_time_interval``), a training epoch or a validation,
+    ``AtomicCheckpointIO`` writes in a background thread while training goes on. Its other saves (on an exception
+    with ``save_on_exception``, ``save_last`` at the end of training) are written at once. When training ends it
+    waits for its files, then for every process (a barrier): the test that follows may load the best checkpoint on
+    any rank.
     """
 
-    def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
-        io = checkpoint_io(trainer)
-        with io.in_background() if io is not None else nullcontext():
-            super()._save_checkpoint(trainer, filepath)
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        with _in_background(trainer):
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        with _in_background(trainer):
+            super().on_train_epoch_end(trainer, pl_module)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        with _in_background(trainer):
+            super().on_validation_end(trainer, pl_module)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_end(trainer, pl_module)

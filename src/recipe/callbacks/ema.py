@@ -6,7 +6,8 @@ A fixed decay of 0.999 averages over about 1000 optimizer steps whatever the run
 hundred steps the average still holds much of the untrained weights. The decay after ``t`` updates here is
 ``(1 - 1/t) ** (1 / horizon)``, so the average spans about ``horizon`` of the updates so far at every point of the
 run: it follows the weights closely early on and averages over more steps as the run goes on. Lightning's and
-torch's EMA decays are fixed, hence this small subclass.
+torch's EMA decays are fixed, hence this small subclass of Lightning's ``WeightAveraging``, which takes the decay as
+an ``avg_fn`` and updates when ``EMAWeightAveraging`` does.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from lightning.pytorch.callbacks import EMAWeightAveraging
+from lightning.pytorch.callbacks import EMAWeightAveraging, WeightAveraging
 
 from recipe.errors import config_error, is_number
 
@@ -31,15 +32,19 @@ def power_ema_avg_fn(horizon: float) -> Callable[[torch.Tensor, torch.Tensor, to
     return average
 
 
-class EMA(EMAWeightAveraging):
+class EMA(WeightAveraging):  # not EMAWeightAveraging, which sets its own avg_fn
     """Validation, checkpoints and the final weights use an average of the weights over the last ``horizon``
     of the optimizer steps so far (see the module docstring).
 
     Args:
         horizon: the fraction of the updates so far that the average spans, in (0, 1].
         update_every_n_steps, update_starting_at_step, update_starting_at_epoch, use_buffers, device: as in
-            Lightning's ``EMAWeightAveraging``.
+            Lightning's ``EMAWeightAveraging``: the average is updated after every ``update_every_n_steps``-th
+            optimizer step from ``update_starting_at_step`` on, and at the end of each epoch from
+            ``update_starting_at_epoch`` on.
     """
+
+    should_update = EMAWeightAveraging.should_update  # when to update, from the three update_* attributes
 
     def __init__(
         self,
@@ -52,12 +57,8 @@ class EMA(EMAWeightAveraging):
     ) -> None:
         if not is_number(horizon) or not 0 < horizon <= 1:
             raise config_error("callbacks.ema.horizon", horizon, "the fraction of the run the average spans, in (0, 1]")
-        super().__init__(
-            device=device,
-            use_buffers=use_buffers,
-            update_every_n_steps=update_every_n_steps,
-            update_starting_at_step=update_starting_at_step,
-            update_starting_at_epoch=update_starting_at_epoch,
-        )
+        super().__init__(device=device, use_buffers=use_buffers, avg_fn=power_ema_avg_fn(horizon))
         self.horizon = horizon
-        self._kwargs["avg_fn"] = power_ema_avg_fn(horizon)  # replaces the parent's fixed-decay avg_fn
+        self.update_every_n_steps = update_every_n_steps
+        self.update_starting_at_step = update_starting_at_step
+        self.update_starting_at_epoch = update_starting_at_epoch

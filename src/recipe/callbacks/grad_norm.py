@@ -12,6 +12,7 @@ from torch.distributed import ReduceOp
 from torch.optim import Optimizer
 
 from recipe.errors import config_error
+from recipe.runtime.private_api import logger_writes_this_step
 
 
 class GradNormMonitor(Callback):
@@ -37,7 +38,7 @@ class GradNormMonitor(Callback):
         self.norm_type, self.name = norm_type, name
 
     def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Optimizer) -> None:
-        if not trainer._logger_connector.should_update_logs:  # as LearningRateMonitor: only steps the logger writes
+        if not logger_writes_this_step(trainer):  # as LearningRateMonitor: only the steps the logger writes
             return
         grads = [p.grad for p in pl_module.parameters() if p.grad is not None]
         if not grads:

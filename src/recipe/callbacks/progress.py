@@ -9,6 +9,8 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import RichProgressBar
 
+from recipe.runtime.private_api import stop_refresh_thread
+
 
 class ProgressBar(RichProgressBar):
     """``lightning.pytorch.callbacks.RichProgressBar`` (same arguments) that moves its bars and reads the metrics at
@@ -51,9 +53,6 @@ class ProgressBar(RichProgressBar):
         if self._due(batch_idx, batches):
             super().on_validation_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
 
-    def _stop_progress(self) -> None:
-        thread = self.progress.live._refresh_thread if self.progress is not None else None
-        if thread is not None:
-            thread.stop()  # it exits when its sleep ends, drawing nothing more (a daemon thread)
-            self.progress.live._refresh_thread = None  # so that stopping the display does not join it
+    def _stop_progress(self) -> None:  # Lightning's private hook: see recipe.runtime.private_api
+        stop_refresh_thread(self.progress)  # so that stopping the display does not join the drawing thread
         super()._stop_progress()
