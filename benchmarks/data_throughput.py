@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from pages import write_page
 
 FLOATS, CLASSES, BATCH, IMAGE, EPOCHS = 30, 3, 256, 64, 4
 ROW_GROUP = 65_536  # rows per Parquet row group, which the streamed reader reads one at a time
@@ -127,12 +128,15 @@ def main() -> None:
         subprocess.run([sys.executable, __file__, "--folder", tmp, rows, images], check=True)
         sizes = {p.name: p.stat().st_size / 2**20 for p in (folder / "t.csv", folder / "t.parquet")}
         decoded = args.images * 3 * IMAGE * IMAGE / 2**20
-        print(
+        lines = [
             f"table: {args.rows} rows x {FLOATS + 2} cols (csv {sizes['t.csv']:.0f} MB, parquet "
             f"{sizes['t.parquet']:.0f} MB); images: {args.images} PNGs, {decoded:.0f} MB as {IMAGE}x{IMAGE} RGB; "
-            f"data.cache_limit_mb={args.limit_mb:g}; batch {BATCH}; training split, best of epochs 2-{EPOCHS}\n"
-        )
-        print(f"| loader | setup s | epoch 1 s | samples/s | vs tensors | peak MB | workers' peak MB |\n|{'---|' * 7}")
+            f"data.cache_limit_mb={args.limit_mb:g}; batch {BATCH}; training split, best of epochs 2-{EPOCHS}",
+            "",
+            "| loader | setup s | epoch 1 s | samples/s | vs tensors | peak MB | workers' peak MB |",
+            f"|{'---|' * 7}",
+        ]
+        print(*lines, sep="\n")
         for name in CASES:
             cmd = [sys.executable, __file__, "--case", name, "--folder", tmp, f"--limit-mb={args.limit_mb}"]
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -141,7 +145,11 @@ def main() -> None:
             r = json.loads(done.stdout.strip().splitlines()[-1])
             workers = f"{r['workers_mb']:.0f}" if r["workers_mb"] else "-"
             speed = f"{r['per_s']:,.0f} | {r['vs']:.3f}"
-            print(f"| {name} | {r['setup_s']:.2f} | {r['first_s']:.2f} | {speed} | {r['peak_mb']:.0f} | {workers} |")
+            lines.append(
+                f"| {name} | {r['setup_s']:.2f} | {r['first_s']:.2f} | {speed} | {r['peak_mb']:.0f} | {workers} |"
+            )
+            print(lines[-1], flush=True)
+    write_page("data_throughput", "Data throughput: in memory, streamed, lazy", "\n".join(lines))
 
 
 if __name__ == "__main__":

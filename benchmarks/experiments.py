@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from pages import write_page
+
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = {"mnist1d_mlp": "68% (MLP)", "mnist1d_cnn": "94% (CNN)", "mnist1d_transformer": "91% (GRU)", "digits_cnn": "-"}
 SEEDS = (0, 1, 2)
@@ -31,12 +33,15 @@ def run(experiment: str, seed: int) -> tuple[float, float]:
 
 
 def main(experiments: list[str]) -> None:
-    print("| experiment | test accuracy (3 seeds) | paper | wall time per run |")
-    print("|---|---|---|---|")
+    lines = ["| experiment | test accuracy (3 seeds) | paper | wall time per run |", "|---|---|---|---|"]
+    print(*lines, sep="\n")
     for name in experiments:
         accs, times = zip(*(run(name, seed) for seed in SEEDS), strict=True)
         mean, std = 100 * statistics.mean(accs), 100 * statistics.stdev(accs)
-        print(f"| `{name}` | {mean:.1f} ± {std:.1f}% | {PAPER.get(name, '-')} | {statistics.mean(times):.0f} s |")
+        paper, seconds = PAPER.get(name, "-"), statistics.mean(times)
+        lines.append(f"| `{name}` | {mean:.1f} ± {std:.1f}% | {paper} | {seconds:.0f} s |")
+        print(lines[-1], flush=True)
+    write_page("experiments", "Experiments over three seeds", "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ against LR (how forgiving each optimizer is), and validation loss and accuracy a
 A best LR at either end of the grid is marked ``(edge)``: a wider grid may find a better one.
 
 OMP_NUM_THREADS=1 .venv/bin/python benchmarks/optimizers.py [--experiments digits_mlp "mnist1d_cnn key=value"]
-    [--grid 3] [--seeds 2] [--figure docs/optimizers.png] [--set key=value ...] [--optimizers name ...]
+    [--grid 3] [--seeds 2] [--figure docs/measurements/optimizers.png] [--set key=value ...] [--optimizers name ...]
     [--results runs.jsonl]
 
 The grid multiplies the LR a run would use (the optimizer's yaml, or an experiment's tuning of its own optimizer;
@@ -35,6 +35,7 @@ from filelock import FileLock
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 from omegaconf import open_dict
+from pages import PAGES, write_page
 
 from recipe.cli.config import PROJECT_ROOT, compose_config
 from recipe.errors import ConfigError
@@ -191,8 +192,11 @@ def main() -> None:
     rows = len(args.experiments)
     figure = Figure(figsize=(15, 4.2 * rows), layout="constrained")
     axes = figure.subplots(rows, 3, squeeze=False)
-    print(f"| experiment | optimizer | best lr | test accuracy ({args.seeds} seeds) | time per run |")
-    print("|---|---|---|---|---|")
+    lines = [
+        f"| experiment | optimizer | best lr | test accuracy ({args.seeds} seeds) | time per run |",
+        "|---|---|---|---|---|",
+    ]
+    print(*lines, sep="\n")
     colors = colormaps["tab20"].colors  # one color per optimizer, the same in every panel
     for i, name in enumerate(names):  # optimizer by optimizer: an interrupted run still has whole rows and a figure
         for experiment, row in zip(args.experiments, axes, strict=True):
@@ -200,10 +204,18 @@ def main() -> None:
             if record is None:
                 record = measure(name, experiment, args)
                 results.add(record)
-            print(table_row(record), flush=True)
+            lines.append(table_row(record))
+            print(lines[-1], flush=True)
             draw(record, list(row), colors[i % len(colors)])
         if args.figure:
             figure.savefig(args.figure, dpi=90)
+    if args.figure and args.figure.resolve().parent == PAGES.resolve():
+        lines += [
+            "",
+            f"![validation accuracy against LR, and validation loss and accuracy against steps]({args.figure.name})",
+        ]
+    experiments = "_".join(e.split()[0] for e in args.experiments)
+    write_page(f"optimizers_{experiments}", f"Which optimizer wins: {experiments}", "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from pages import write_page
 from PIL import Image
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_wine
 from sklearn.linear_model import LogisticRegression, RidgeCV
@@ -84,7 +85,7 @@ def write_digits(folder: Path) -> Path:
     return folder
 
 
-def digits_png(out: Path) -> None:
+def digits_png(out: Path) -> list[str]:
     """Test accuracy of the CNN on the digits from a PNG folder and from the arrays, 5 seeds each (in float32, as
     ``experiment=digits_cnn``: bf16 autocast slows these small convolutions on CPU)."""
     folder = write_digits(out / "digits_png")
@@ -95,8 +96,8 @@ def digits_png(out: Path) -> None:
         ],
         "`data=digits data.as_image=true`": ["data=digits", "data.as_image=true"],
     }  # fmt: skip
-    print("\n| digits, model=cnn | test accuracy (5 seeds) | s per run |")
-    print("|---|---|---|")
+    lines = ["| digits, `model=cnn` | test accuracy (5 seeds) | s per run |", "|---|---|---|"]
+    print("", *lines, sep="\n")
     for name, overrides in sources.items():
         accs, start = [], time.perf_counter()
         for seed in SEEDS:
@@ -104,21 +105,27 @@ def digits_png(out: Path) -> None:
             run.append(f"paths.output_dir={out / str(seed)}")
             accs.append(train(compose_config(*run, f"paths.log_dir={out}"))["test/acc"])
         seconds = (time.perf_counter() - start) / len(SEEDS)
-        print(f"| {name} | {statistics.mean(accs):.3f} ± {statistics.stdev(accs):.3f} | {seconds:.0f} |")
+        lines.append(f"| {name} | {statistics.mean(accs):.3f} ± {statistics.stdev(accs):.3f} | {seconds:.0f} |")
+        print(lines[-1], flush=True)
+    return lines
 
 
 def main(names: list[str]) -> None:
-    tables = [n for n in names if n in DATASETS]
+    tables, lines = [n for n in names if n in DATASETS], []
     with tempfile.TemporaryDirectory() as tmp:
         if tables:
-            compare_tables(tables, Path(tmp))
+            lines += compare_tables(tables, Path(tmp))
         if "digits_png" in names:
-            digits_png(Path(tmp))
+            lines += ["", *digits_png(Path(tmp))] if lines else digits_png(Path(tmp))
+    write_page("own_data", "On data no one here wrote", "\n".join(lines))
 
 
-def compare_tables(names: list[str], tmp: Path) -> None:
-    print("| table (rows x features) | metric | data=csv, MLP (5 seeds) | scikit-learn (same splits) | s per run |")
-    print("|---|---|---|---|---|")
+def compare_tables(names: list[str], tmp: Path) -> list[str]:
+    lines = [
+        "| table (rows x features) | metric | `data=csv`, MLP (5 seeds) | scikit-learn (same splits) | s per run |"
+    ]
+    lines.append("|---|---|---|---|---|")
+    print(*lines, sep="\n")
     for name in names:
         path = write_csv(name, tmp)
         start = time.perf_counter()
@@ -128,10 +135,12 @@ def compare_tables(names: list[str], tmp: Path) -> None:
         data = DATASETS[name]()
         baseline = "RidgeCV" if metric[0] == "test/r2" else "LogisticRegression"
         fmt = lambda v: f"{statistics.mean(v):.3f} ± {statistics.stdev(v):.3f}"  # noqa: E731
-        print(
+        lines.append(
             f"| {name} ({data.data.shape[0]} x {data.data.shape[1]}) | {metric[0]} | {fmt(ours)} "
             f"| {fmt(theirs)} ({baseline}) | {seconds:.0f} |"
         )
+        print(lines[-1], flush=True)
+    return lines
 
 
 if __name__ == "__main__":

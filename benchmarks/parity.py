@@ -34,6 +34,7 @@ import lightning as L
 import torch
 from clocks import EpochClock
 from matplotlib.figure import Figure
+from pages import PAGES, write_page
 from torch import nn
 
 from recipe.build import build
@@ -160,7 +161,7 @@ class ProfileGrab(L.Callback):
         self.durations = {action: sum(times) for action, times in trainer.profiler.recorded_durations.items()}
 
 
-def print_profile(case: str, overrides: list[str], epochs: int, top: int = 16) -> None:
+def print_profile(case: str, overrides: list[str], epochs: int, top: int = 16) -> list[str]:
     """Where a template epoch goes, by Lightning's ``SimpleProfiler``: each hook and loop stage (nested ones
     include their children: ``run_training_batch`` holds ``optimizer_step``, which holds ``training_step`` and
     ``backward``), each callback's hooks summed per callback class."""
@@ -175,11 +176,16 @@ def print_profile(case: str, overrides: list[str], epochs: int, top: int = 16) -
     for action, seconds in grab.durations.items():
         name = re.sub(r"^\[Callback\](\w+).*", r"[Callback]\1 (all hooks)", action)
         totals[name] = totals.get(name, 0.0) + seconds
-    print(f"\n{case}: where a template epoch goes (SimpleProfiler, {epochs} epochs, profiler overhead included)\n")
-    print("| action | ms per epoch |")
-    print("|---|---:|")
+    lines = [
+        f"{case}: where a template epoch goes (SimpleProfiler, {epochs} epochs, profiler overhead included)",
+        "",
+        "| action | ms per epoch |",
+        "|---|---:|",
+    ]
     for name, seconds in sorted(totals.items(), key=lambda item: -item[1])[:top]:
-        print(f"| `{name}` | {seconds / epochs * 1e3:.1f} |")
+        lines.append(f"| `{name}` | {seconds / epochs * 1e3:.1f} |")
+    print("", *lines, sep="\n")
+    return lines
 
 
 def measure(overrides: list[str], runs: int) -> dict[str, list[tuple[float, float]]]:
@@ -208,11 +214,15 @@ def width_figure(widths: list[int], runs: int, epochs: int, path: Path) -> None:
         times = {name: [t for t, _ in values] for name, values in results.items()}
         raw = statistics.median(times["raw"]) * 1e3
         rows.append((width, raw, *(statistics.median(ratio(times, n, "raw")) for n in ("template", "plain"))))
-    print(f"\ndigits MLP, two hidden layers: per-epoch time against width, median of {runs} interleaved runs\n")
-    print("| width | raw loop | template / raw | plain Lightning / raw | template / plain |")
-    print("|---:|---:|---:|---:|---:|")
+    lines = [
+        f"digits MLP, two hidden layers: per-epoch time against width, median of {runs} interleaved runs",
+        "",
+        "| width | raw loop | template / raw | plain Lightning / raw | template / plain |",
+        "|---:|---:|---:|---:|---:|",
+    ]
     for width, raw, template, plain in rows:
-        print(f"| {width} | {raw:.1f} ms | {template:.2f} | {plain:.2f} | {template / plain:.2f} |")
+        lines.append(f"| {width} | {raw:.1f} ms | {template:.2f} | {plain:.2f} | {template / plain:.2f} |")
+    print("", *lines, sep="\n")
     figure = Figure(figsize=(6, 4), layout="constrained")
     ax = figure.subplots()
     ax.plot([r[0] for r in rows], [r[2] for r in rows], "o-", label="template / raw loop")
@@ -222,6 +232,10 @@ def width_figure(widths: list[int], runs: int, epochs: int, path: Path) -> None:
     ax.set_xticks(widths, [str(w) for w in widths])
     ax.legend()
     figure.savefig(path, dpi=90)
+    if path.resolve().parent == PAGES.resolve():
+        alt = "template / raw and plain Lightning / raw per-epoch time against the MLP's width"
+        lines += ["", f"![{alt}]({path.name})"]
+    write_page("parity_width", "Per-epoch overhead against width", "\n".join(lines))
 
 
 def main() -> None:
@@ -231,12 +245,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--profile", action="store_true", help="also profile one template run (SimpleProfiler)")
     parser.add_argument("--widths", type=int, nargs="*", help="instead: the digits MLP at these hidden widths")
-    parser.add_argument("--figure", type=Path, default=Path("docs/parity_width.png"), help="with --widths")
+    parser.add_argument("--figure", type=Path, default=PAGES / "parity_width.png", help="with --widths")
     args = parser.parse_args()
     if args.widths:
         width_figure(args.widths, args.runs, args.epochs, args.figure)
         return
-    rows = []
+    rows, profiles = [], []
     for case in CASES if args.case == "all" else [args.case]:
         overrides = [*CASES[case], f"trainer.max_epochs={args.epochs}", "trainer.precision=32-true", "test=false"]
         results = measure(overrides, args.runs)
@@ -246,22 +260,26 @@ def main() -> None:
         loss_gap = abs(results["template"][-1][1] - results["raw"][-1][1])
         rows.append((case, *(statistics.median(times[n]) * 1e3 for n in results), ratios, loss_gap))
         if args.profile:
-            print_profile(case, overrides, args.epochs)
-    print(f"\nper-epoch time, median of {args.runs} interleaved runs ({args.epochs} epochs, the first left out)\n")
-    print(
+            profiles += ["", *print_profile(case, overrides, args.epochs)]
+    lines = [
+        f"per-epoch time on {DEVICE}, median of {args.runs} interleaved runs "
+        f"({args.epochs} epochs, the first left out)",
+        "",
         "| case | raw loop | template | ratio (range) | template without callbacks and logger | ratio "
-        "| plain Lightning | ratio | template / plain (range) | loss gap |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        "| plain Lightning | ratio | template / plain (range) | loss gap |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for case, raw, tpl, bare, plain, ratios, gap in rows:
         full, against_plain = ratios["template"], ratios["template / plain"]
         spread = f"{statistics.median(full):.2f} ({min(full):.2f} to {max(full):.2f})"
         plain_spread = f"{statistics.median(against_plain):.2f} ({min(against_plain):.2f} to {max(against_plain):.2f})"
         bare_ratio, plain_ratio = statistics.median(ratios["bare"]), statistics.median(ratios["plain"])
-        print(
+        lines.append(
             f"| {case} | {raw:.1f} ms | {tpl:.1f} ms | {spread} | {bare:.1f} ms | {bare_ratio:.2f} "
             f"| {plain:.1f} ms | {plain_ratio:.2f} | {plain_spread} | {gap:.4f} |"
         )
+    print("", *lines, sep="\n")
+    write_page(f"parity_{DEVICE}", f"Per-epoch overhead: {DEVICE}", "\n".join([*lines, *profiles]))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
 from lightning.pytorch.callbacks import Callback
+from pages import write_page
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("PROJECT_ROOT", str(ROOT))
@@ -124,18 +125,24 @@ def cases(device: str) -> list[tuple[str, bool]]:
 
 
 def print_table(rows: list[dict], device: str) -> None:
+    """Print the table and write it to ``docs/measurements/precision_<device>.md``."""
     name = torch.cuda.get_device_name() if device == "gpu" else f"CPU ({os.cpu_count()} cores)"
     memory = "peak GPU memory" if device == "gpu" else "peak RSS"
-    print(f"\n{name}, torch {torch.__version__}\n")
-    print(f"| precision | compile | samples/s | speed | {memory} (MiB) | memory | val acc |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    lines = [
+        f"{name}, torch {torch.__version__}",
+        "",
+        f"| precision | compile | samples/s | speed | {memory} (MiB) | memory | val acc |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     base = rows[0]
     for r in rows:
         speed, mem = r["samples_per_s"] / base["samples_per_s"], r["peak_mib"] / base["peak_mib"]
-        print(
+        lines.append(
             f"| {r['precision']} | {'on' if r['compile'] else 'off'} | {r['samples_per_s']:,.0f}"
             f" | {speed:.2f}x | {r['peak_mib']:,.0f} | {mem:.2f}x | {r['val_acc']:.4f} |"
         )
+    print("", *lines, sep="\n")
+    write_page(f"precision_{device}", f"Precision and compile: {device.upper()}", "\n".join(lines))
 
 
 def main() -> None:

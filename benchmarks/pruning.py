@@ -20,6 +20,7 @@ from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
+from pages import write_page
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIET = ["++trainer.enable_progress_bar=false", "~callbacks.progress_bar", "~callbacks.model_summary"]
@@ -65,8 +66,8 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         results = {p: search(p, args.trials, args.threads, Path(tmp), args.overrides) for p in ("none", args.pruner)}
-    print("| pruner | wall (s) | CPU (s) | complete | pruned | epochs trained | best val/acc_best |")
-    print("|---|---|---|---|---|---|---|")
+    lines = ["| pruner | wall (s) | CPU (s) | complete | pruned | epochs trained | best val/acc_best |"]
+    lines.append(f"|{'---|' * 7}")
     for pruner, (wall, cpu, study) in results.items():
         states = [t.state for t in study.trials]
         complete, pruned = states.count(TrialState.COMPLETE), states.count(TrialState.PRUNED)
@@ -79,14 +80,19 @@ def main() -> None:
             _epochs(study),
             f"{study.best_value:.4f}",
         ]
-        print("| " + " | ".join(map(str, row)) + " |")
+        lines.append("| " + " | ".join(map(str, row)) + " |")
     (base_wall, base_cpu, base), (wall, cpu, pruned_study) = results["none"], results[args.pruner]
-    print(
-        f"with pruning / without: wall time {wall / base_wall:.2f}, CPU time {cpu / base_cpu:.2f}, "
-        f"epochs {_epochs(pruned_study) / _epochs(base):.2f}"
-    )
     gap = 100 * (pruned_study.best_value - base.best_value)
-    print(f"best val/acc_best with pruning minus without: {gap:+.2f} points")
+    lines += [
+        "",
+        f"With pruning / without: wall time {wall / base_wall:.2f}, CPU time {cpu / base_cpu:.2f}, "
+        f"epochs {_epochs(pruned_study) / _epochs(base):.2f}.",
+        "",
+        f"Best val/acc_best with pruning minus without: {gap:+.2f} points.",
+    ]
+    print(*lines, sep="\n")
+    name = "pruning" if args.pruner == "successive_halving" else f"pruning_{args.pruner}"
+    write_page(name, f"What pruning saves: {args.pruner}", "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from pages import write_page
+
 ROOT = Path(__file__).resolve().parents[1]
 CORES = os.cpu_count() or 1
 ACTIVE = {"OMP_WAIT_POLICY": "ACTIVE"}
@@ -71,12 +73,17 @@ def main() -> None:
             for name, (count, env, overrides) in SETTINGS.items():
                 walls[name].append(max(run_together(count, env, overrides, args.experiment, tmp)))
     alone = statistics.median(walls["alone, defaults"])
-    print(f"\n`python src/train.py experiment={args.experiment}` on {CORES} cores, median of {args.rounds} rounds\n")
-    print("| setting | wall time (the slower run) | throughput vs one after the other |")
-    print("|---|---:|---:|")
+    lines = [
+        f"`python src/train.py experiment={args.experiment}` on {CORES} cores, median of {args.rounds} rounds",
+        "",
+        "| setting | wall time (the slower run) | throughput vs one after the other |",
+        "|---|---:|---:|",
+    ]
     for name, (count, _, _) in SETTINGS.items():
         wall = statistics.median(walls[name])
-        print(f"| {name} | {wall:.1f} s | {count * alone / wall:.2f} |")
+        lines.append(f"| {name} | {wall:.1f} s | {count * alone / wall:.2f} |")
+    print("", *lines, sep="\n")
+    write_page(f"shared_cores_{args.experiment}", "Two runs on the same cores", "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from clocks import FIRST_STEP
+from pages import write_page
 
 ROOT = Path(__file__).resolve().parents[1]
 IMPORTS = [sys.executable, "-c", "import lightning, hydra, torch"]
@@ -62,19 +63,25 @@ def main() -> None:
             imports.append(time.time() - start)
             runs.append(train_run(args.experiment, f"{tmp}/{seed}", [*args.set, f"seed={seed}"]))
     command = " ".join(["python src/train.py", f"experiment={args.experiment}", *args.set])
-    print(f"\n`{command}`, seeds 0 to {args.seeds - 1}\n")
-    print("| seed | process start to first training step | whole command | test acc |")
-    print("|---:|---:|---:|---:|")
+    lines = [
+        f"`{command}`, seeds 0 to {args.seeds - 1}",
+        "",
+        "| seed | process start to first training step | whole command | test acc |",
+        "|---:|---:|---:|---:|",
+    ]
     for seed, (wall, startup, accuracy) in enumerate(runs):
-        print(f"| {seed} | {startup:.2f} s | {wall:.2f} s | {accuracy:.4f} |")
+        lines.append(f"| {seed} | {startup:.2f} s | {wall:.2f} s | {accuracy:.4f} |")
     wall, startup = (statistics.median(values) for values in list(zip(*runs, strict=True))[:2])
     mean_accuracy = statistics.mean(accuracy for _, _, accuracy in runs)
-    print(f"| median, mean acc | {startup:.2f} s | {wall:.2f} s | {mean_accuracy:.4f} |")
+    lines.append(f"| median, mean acc | {startup:.2f} s | {wall:.2f} s | {mean_accuracy:.4f} |")
     floor = statistics.median(imports)
-    print(
-        f'\n`python -c "import lightning, hydra, torch"`: {floor:.2f} s (median); start-up / imports: '
-        f"{startup / floor:.2f}"
-    )
+    lines += [
+        "",
+        f'`python -c "import lightning, hydra, torch"`: {floor:.2f} s (median); start-up / imports: '
+        f"{startup / floor:.2f}",
+    ]
+    print("", *lines, sep="\n")
+    write_page(f"time_to_accuracy_{args.experiment}", "Time to accuracy", "\n".join(lines))
 
 
 if __name__ == "__main__":
