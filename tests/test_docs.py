@@ -116,6 +116,46 @@ def test_the_fast_mode_replaces_what_a_command_sets():
     assert commands("python a.py x=1 \\\n    y=2  # note\n# comment\n") == [["python", "a.py", "x=1", "y=2"]]
 
 
+def documented_commands() -> list:
+    """Every ``python src/<script>.py ...`` line of a ``bash`` block in README.md and docs/ (runnable or not), less
+    those with a placeholder (``<run>``, ``$VAR``): ``(where, config name, overrides)``."""
+    found = []
+    for path in PAGES:
+        for line, info, text in fenced_blocks(path):
+            if info.split()[:1] != ["bash"]:
+                continue
+            for argv in commands(text):
+                scripts = [i for i, a in enumerate(argv) if re.fullmatch(r"src/(train|eval|predict)\.py", a)]
+                if not scripts or any("<" in a or "$" in a for a in argv):
+                    continue
+                name = Path(argv[scripts[0]]).stem
+                overrides = [a for a in argv[scripts[0] + 1 :] if a not in ("-m", "--multirun")]
+                found.append(pytest.param(name, overrides, id=f"{path.relative_to(ROOT)}:{line}:{shlex.join(argv)}"))
+    return found
+
+
+@pytest.mark.parametrize(("name", "overrides"), documented_commands())
+def test_a_documented_command_composes(name, overrides):
+    """Every documented command's groups, options and keys exist: a renamed one fails here, not in a user's hands.
+    A sweep composes once per value of each swept key, the other swept keys at their first value."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from recipe.cli.config import compose_config
+
+    fixed, swept = [], []
+    for override in OverridesParser.create().parse_overrides(overrides):
+        if override.is_sweep_override():
+            prefix = {"ADD": "+", "FORCE_ADD": "++", "DEL": "~"}.get(override.type.name, "")
+            swept.append([f"{prefix}{override.key_or_group}={v}" for v in override.sweep_string_iterator()])
+        else:
+            fixed.append(override.input_line)
+    firsts = [values[0] for values in swept]
+    compose_config(*fixed, *firsts, config_name=name)
+    for i, values in enumerate(swept):
+        for value in values[1:]:
+            compose_config(*fixed, *firsts[:i], value, *firsts[i + 1 :], config_name=name)
+
+
 def test_the_site_builds_strictly(tmp_path):
     if importlib.util.find_spec("mkdocs") is None or importlib.util.find_spec("material") is None:
         pytest.skip("mkdocs and mkdocs-material are not installed: pip install -e '.[docs]'")
