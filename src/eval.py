@@ -5,16 +5,22 @@ from __future__ import annotations
 import recipe.cli.openmp  # noqa: F401  first: OpenMP reads its wait policy when torch loads
 
 # isort: split
+from recipe.cli.early import answer_early
+from recipe.validation.checks import check_eval_config
+
+if __name__ == "__main__":  # --help, a typo or a bad value: answered in one line before torch loads
+    answer_early("eval", check_eval_config)
+
+# isort: split
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from recipe.build import build
 from recipe.cli.config import CONF_DIR, set_project_root
-from recipe.cli.entry import entry_point, launch, optimized_value
+from recipe.cli.entry import entry_point, optimized_value
 from recipe.instantiate import instantiate_all
 from recipe.runtime.checkpoint_io import CHECKPOINT_KEY, load_checkpoint
 from recipe.runtime.trainer import build_trainer, logged_metrics
-from recipe.validation.checks import check_eval_config
 
 set_project_root()  # conf/paths: logs/ and data/ under the project
 
@@ -40,4 +46,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    launch(main, CONF_DIR, "eval")
+    main()

@@ -9,6 +9,13 @@ from __future__ import annotations
 import recipe.cli.openmp  # noqa: F401  first: OpenMP reads its wait policy when torch loads
 
 # isort: split
+from recipe.cli.early import answer_early
+from recipe.validation.checks import check_train_config
+
+if __name__ == "__main__":  # --help, a typo or a bad value: answered in one line before torch loads
+    answer_early("train", check_train_config)
+
+# isort: split
 from collections.abc import Sequence
 
 import hydra
@@ -21,7 +28,7 @@ from recipe.build import build
 from recipe.callbacks import StoreRunConfig
 from recipe.callbacks.resume import exit_code_on_stop
 from recipe.cli.config import CONF_DIR, set_project_root
-from recipe.cli.entry import entry_point, launch, optimized_value
+from recipe.cli.entry import entry_point, optimized_value
 from recipe.errors import config_error
 from recipe.instantiate import instantiate, instantiate_all
 from recipe.optim import resolve_lr
@@ -33,7 +40,6 @@ from recipe.runtime.trainer import build_trainer, logged_metrics
 from recipe.sweeps.trial import pruned_reason
 from recipe.tasks.base import global_batch_size
 from recipe.tracking.hparams import log_hparams
-from recipe.validation.checks import check_train_config
 
 set_project_root()  # conf/paths: logs/ and data/ under the project
 LAUNCH_ENV = launch_env()  # DDP launch variables as the process started, before any sweep job's launch sets them
@@ -112,4 +118,4 @@ def main(cfg: DictConfig) -> float | list[float] | None:
 
 
 if __name__ == "__main__":
-    launch(main, CONF_DIR, "train")
+    main()

@@ -13,10 +13,7 @@ from train import main, train
 # (overrides, what the error line must name: the key and the value as the user typed it)
 BAD = [
     (["optimizer.lr=abc"], "optimizer.lr='abc'"),
-    (["optimizer.lr=-0.1"], "optimizer.lr=-0.1"),
-    (["+optimizer.momentum=0.9"], "optimizer.momentum=0.9"),
     (["data.batch_size=1.5"], "data.batch_size=1.5"),
-    (["data.batch_size=0"], "data.batch_size=0"),
     (["model.hidden_sizes=256"], "model.hidden_sizes=256"),
     (["model.norm=bogus"], "model.norm='bogus'"),
     (["seed=abc"], "seed='abc'"),
@@ -27,13 +24,20 @@ BAD = [
     (["optimized_metric=foo"], "optimized_metric='foo'"),
     (["+optimizr=sgd"], "optimizr='sgd'"),
     (["test_weights=final"], "test_weights='final'"),
-    (["scheduler.min_lr=0.5"], "scheduler.min_lr=0.5"),
     (["callbacks.early_stopping.monitor=val/nonexistent"], "callbacks.early_stopping.monitor='val/nonexistent'"),
     (["trainer.accumulate_grad_batches=0"], "trainer.accumulate_grad_batches=0"),
     (["trainer.max_epochs=abc"], "trainer.max_epochs='abc'"),
     (["trainer.precision=8"], "trainer.precision=8"),
     (["lr_find=plot", "lr_find.mode=cubic"], "lr_find.mode='cubic'"),
     (["lr_find=apply", "ckpt_path=some/last.ckpt"], "lr_find='apply'"),
+]
+# ranges a constructor judges (the optimizer's arguments, a positive batch): rejected as the run builds that object,
+# before any data is loaded
+BUILT = [
+    (["optimizer.lr=-0.1"], "optimizer.lr=-0.1"),
+    (["+optimizer.momentum=0.9"], "optimizer.momentum=0.9"),
+    (["data.batch_size=0"], "data.batch_size=0"),
+    (["scheduler.min_lr=0.5"], "scheduler.min_lr=0.5"),
 ]
 # values that need the data to be judged: rejected after loading it, still before the first step
 NEEDS_DATA = [
@@ -50,7 +54,9 @@ def test_rejected_by_the_check_before_anything_is_built(make_cfg, overrides, nam
     assert named in str(caught.value).splitlines()[0]
 
 
-@pytest.mark.parametrize("overrides, named", BAD + NEEDS_DATA, ids=[" ".join(o) for o, _ in BAD + NEEDS_DATA])
+@pytest.mark.parametrize(
+    "overrides, named", BAD + BUILT + NEEDS_DATA, ids=[" ".join(o) for o, _ in BAD + BUILT + NEEDS_DATA]
+)
 def test_the_entry_point_prints_one_line_and_exits_2(make_cfg, capsys, tmp_path, overrides, named):
     with pytest.raises(SystemExit) as exit_info:
         main(make_cfg(*NO_LOGGER, *overrides))

@@ -5,7 +5,7 @@ import torch
 from omegaconf import OmegaConf
 
 from recipe.errors import ConfigError
-from recipe.tasks.choice import choose_task
+from recipe.tasks.registry import choose_task
 from recipe.tasks.regression import Regressor
 
 

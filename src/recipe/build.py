@@ -5,9 +5,10 @@ from __future__ import annotations
 import lightning as L
 from omegaconf import DictConfig
 
+from recipe.data.contract import check_data_module
 from recipe.instantiate import instantiate
-from recipe.tasks.choice import choose_task
-from recipe.validation.checks import check_metrics
+from recipe.tasks.registry import choose_task
+from recipe.validation.checks import check_metrics, check_specs
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
@@ -16,7 +17,9 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
     ``task`` (``data=csv`` infers it from the target) picks ``conf/task/<task>.yaml``, merged into ``cfg``."""
     optimizer = instantiate(cfg.optimizer) if cfg.get("optimizer") else None
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+    check_specs(optimizer, scheduler, cfg.trainer)
     datamodule = instantiate(cfg.data)
+    check_data_module(datamodule, cfg.data._target_)
     choose_task(cfg, datamodule)  # fills in the module, metric and monitor of the data's task, beneath the user's
     check_metrics(cfg, datamodule.num_classes)  # now against the chosen module's metrics and the data's classes
     net = instantiate(cfg.model, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)

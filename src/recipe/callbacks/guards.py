@@ -15,6 +15,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
 from recipe.callbacks.resume import last_checkpoint_path
+from recipe.data.contract import optional
 from recipe.errors import TrainingDiverged, require_positive_int
 from recipe.runtime.checkpoint_io import wait_for_checkpoints
 
@@ -102,7 +103,7 @@ class BatchNormCheck(Callback):
         self.min_samples = min_samples
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        batch = getattr(trainer.datamodule, "per_device_batch_size", None)
+        batch = optional(trainer.datamodule, "per_device_batch_size")
         has_batch_norm = any(isinstance(m, BATCH_NORMS) for m in pl_module.modules())
         if has_batch_norm and batch is not None and batch < self.min_samples:
             rank_zero_warn(

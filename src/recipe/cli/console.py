@@ -12,7 +12,7 @@ from typing import Any, TextIO
 import rich
 import rich.syntax
 import rich.tree
-from lightning.pytorch.utilities import rank_zero_only
+from lightning_utilities.core.rank_zero import rank_zero_only  # Lightning's own, light to import
 from omegaconf import DictConfig, OmegaConf
 
 FIRST = ("data", "model", "module", "optimizer", "scheduler", "trainer", "callbacks", "logger")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import math
 import shutil
-import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -18,7 +17,6 @@ from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig
 
 from recipe.cli.console import copy_output_to_log, print_config_tree, print_error
-from recipe.cli.overrides import check_overrides
 from recipe.errors import CheckpointWriteError, ConfigError, TrainingDiverged, config_error
 
 Task = Callable[[DictConfig], "float | list[float] | None"]
@@ -92,10 +90,3 @@ def optimized_value(metrics: Mapping[str, float], key: str | Sequence[str] | Non
     if key not in metrics:
         raise config_error("optimized_metric", key, f"not logged by this run; logged: {sorted(metrics)}")
     return metrics[key] if math.isfinite(metrics[key]) else float("nan")
-
-
-def launch(main: Callable[[], object], conf_dir: Path, config_name: str) -> None:
-    """Run an entry point's ``@hydra.main`` function from the command line, once its overrides are known to
-    compose (``check_overrides``: a typo is one line and exit code 2, not Hydra's screenful)."""
-    check_overrides(conf_dir, config_name, sys.argv[1:])
-    main()

@@ -98,9 +98,9 @@ def _not_a_key(err: OmegaConfBaseException, args: Sequence[str]) -> str | None:
     return f"{given}: no such key {where}; {hint} (+{given} adds a new key)"
 
 
-def check_composes(conf_dir: Path, config_name: str, args: Sequence[str], multirun: bool = False) -> None:
+def check_composes(conf_dir: Path, config_name: str, args: Sequence[str], multirun: bool = False) -> DictConfig:
     """Compose ``config_name`` with ``args`` as Hydra is about to (a sweep with each sweep's first value) and turn
-    a failure into one line and exit code 2; without ``multirun``, a sweep is one too."""
+    a failure into one line and exit code 2; without ``multirun``, a sweep is one too. Returns the config."""
     overrides, parser = [], OverridesParser.create()
     for arg in args:
         try:
@@ -117,7 +117,7 @@ def check_composes(conf_dir: Path, config_name: str, args: Sequence[str], multir
             overrides.append(value)
     try:
         with initialize_config_dir(config_dir=str(conf_dir.absolute()), version_base="1.3"):
-            compose(config_name, overrides=overrides, return_hydra_config=True)
+            return compose(config_name, overrides=overrides, return_hydra_config=True)
     except (HydraException, OmegaConfBaseException) as err:
         cause = err.__cause__
         line = _not_a_key(cause, args) if isinstance(cause, OmegaConfBaseException) else None
@@ -131,11 +131,12 @@ def check_composes(conf_dir: Path, config_name: str, args: Sequence[str], multir
         raise SystemExit(2) from None
 
 
-def check_overrides(conf_dir: Path, config_name: str, args: Sequence[str]) -> None:
-    """``check_group_choices``, then ``check_composes``; a command with Hydra's other flags (``--help``,
-    ``--cfg``, ``--config-name``), or run under ``HYDRA_FULL_ERROR=1``, is left to Hydra."""
+def check_overrides(conf_dir: Path, config_name: str, args: Sequence[str]) -> DictConfig | None:
+    """``check_group_choices``, then ``check_composes``: the config a run would get (a sweep's first job's), or
+    ``None`` for a command with Hydra's other flags (``--config-name``, ``--config-dir``) or run under
+    ``HYDRA_FULL_ERROR=1``, which are left to Hydra."""
     check_group_choices(conf_dir, args)
     if os.environ.get("HYDRA_FULL_ERROR") or any(a.startswith("-") and a not in RUN_FLAGS for a in args):
-        return
+        return None
     multirun = any(a in RUN_FLAGS or a.replace(" ", "") == "hydra.mode=MULTIRUN" for a in args)
-    check_composes(conf_dir, config_name, [a for a in args if a not in RUN_FLAGS], multirun)
+    return check_composes(conf_dir, config_name, [a for a in args if a not in RUN_FLAGS], multirun)

@@ -14,9 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import torch
-from lightning.pytorch.utilities import rank_zero_info
-
 from recipe.errors import config_error
 
 PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true")
@@ -25,6 +22,8 @@ ALIASES = {"32": "32-true", "16": "16-mixed", "bf16": "bf16-mixed", "64": "64-tr
 
 def accelerator_device(accelerator: str) -> str:
     """The device type (``cuda``, ``mps``, ``cpu``, ...) Lightning trains on for ``trainer.accelerator``."""
+    import torch  # here, not at the top: the config checks import this module before torch loads
+
     accelerator = str(accelerator).lower()
     if accelerator == "gpu":
         return "cuda" if torch.cuda.is_available() or not torch.backends.mps.is_available() else "mps"
@@ -46,8 +45,7 @@ def check_precision(requested: str | int) -> str:
 def check_strategy(strategy: Any, accelerator: str) -> None:
     """FSDP runs on CUDA only: say so in one line instead of Lightning's error from inside instantiation."""
     target = strategy.get("_target_", "") if isinstance(strategy, Mapping) else str(strategy)
-    on_cuda = torch.cuda.is_available() and accelerator_device(accelerator) == "cuda"
-    if "fsdp" in target.lower() and not on_cuda:
+    if "fsdp" in target.lower() and accelerator_device(accelerator) != "cuda":
         allowed = "trainer=fsdp needs CUDA GPUs (trainer=ddp_cpu runs on CPU)"
         raise config_error("trainer.accelerator", accelerator, allowed)
 
@@ -62,6 +60,9 @@ def resolve_precision(requested: str | int, accelerator: str = "auto") -> str:
     Returns:
         A precision Lightning takes on that device without warning (``16-mixed`` is ``bf16-mixed`` on CPU).
     """
+    import torch
+    from lightning.pytorch.utilities import rank_zero_info
+
     name = check_precision(requested)
     device = accelerator_device(accelerator)
     if name == "auto":

@@ -13,6 +13,7 @@ from torch.optim import Optimizer
 from torchmetrics import MaxMetric, MinMetric
 
 from recipe.callbacks.schedule_free import schedule_free_callbacks
+from recipe.data.contract import optional
 from recipe.errors import ConfigError
 from recipe.optim import OptimizerSpec, PeakLR, SchedulerSpec, build_optimizer, build_scheduler, resolve_lr
 from recipe.optim.schedulers import RunLength
@@ -20,7 +21,7 @@ from recipe.optim.schedulers import RunLength
 
 def global_batch_size(trainer: L.Trainer, datamodule: L.LightningDataModule | None) -> int | None:
     """Samples per optimizer step: ``data.batch_size`` (split across processes) times the accumulation."""
-    batch = getattr(datamodule, "batch_size", None)
+    batch = optional(datamodule, "batch_size")
     if batch is None:
         return None
     return batch // trainer.world_size * trainer.world_size * trainer.accumulate_grad_batches

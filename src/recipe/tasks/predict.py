@@ -10,7 +10,8 @@ from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from recipe.errors import config_error, is_int
+from recipe.data.contract import Predictable
+from recipe.errors import config_error
 from recipe.instantiate import instantiate
 from recipe.runtime.checkpoint_io import CHECKPOINT_KEY, load_checkpoint
 
@@ -24,7 +25,7 @@ def load_for_prediction(ckpt_path: str) -> tuple[object, nn.Module]:
     run_cfg = OmegaConf.create(checkpoint[CHECKPOINT_KEY])
     datamodule = instantiate(run_cfg.data)
     state = checkpoint.get(type(datamodule).__qualname__)
-    if not hasattr(datamodule, "predict_batches") or not state:
+    if not isinstance(datamodule, Predictable) or not state:
         raise config_error(
             "ckpt_path", ckpt_path, f"trained on {run_cfg.data._target_}, which keeps no preprocessing for "
             "predictions; data=csv and data=image_folder do",
@@ -43,12 +44,6 @@ def load_for_prediction(ckpt_path: str) -> tuple[object, nn.Module]:
 def outputs(net: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     """``net`` on ``x`` in batches, as float32."""
     return torch.cat([net(x[i : i + batch_size].float()).float() for i in range(0, len(x), batch_size)])
-
-
-def check_predict_config(cfg: DictConfig) -> None:
-    """The settings of ``conf/predict.yaml`` that can be checked before the checkpoint is read."""
-    if not is_int(cfg.batch_size) or cfg.batch_size < 1:
-        raise config_error("batch_size", cfg.batch_size, "must be a positive integer")
 
 
 def predict(cfg: DictConfig) -> None:

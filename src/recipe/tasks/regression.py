@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, MinMetric, R2Score
 
+from recipe.data.contract import optional
 from recipe.errors import config_error
 from recipe.optim import OptimizerSpec, SchedulerSpec
 from recipe.tasks.base import TaskModule
@@ -65,7 +66,7 @@ class Regressor(TaskModule):
             setattr(self, f"{stage}_metrics", nn.ModuleDict(metrics))
 
     def setup(self, stage: str) -> None:
-        scale = getattr(getattr(self.trainer, "datamodule", None), "target_scale", None)
+        scale = optional(self.trainer.datamodule, "target_scale")
         if scale is not None:
             self.target_mean.fill_(scale[0])
             self.target_std.fill_(scale[1])

@@ -12,20 +12,23 @@ key only inside OmegaConf's wording; this layer gives the project's one-line ``k
 from __future__ import annotations
 
 import collections.abc
-import inspect
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from hydra.utils import get_class, get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from recipe.cli.config import CONF_DIR
 from recipe.errors import ConfigError, config_error, is_int, is_number, require_positive_int
 from recipe.runtime.precision import check_precision, check_strategy
 from recipe.runtime.slurm import check_processes
+from recipe.tasks.registry import module_targets, tasks
 
-TASK_MODULES = ("recipe.tasks.classification.Classifier", "recipe.tasks.regression.Regressor")  # conf/task/*.yaml
+if TYPE_CHECKING:
+    from recipe.optim import OptimizerSpec, SchedulerSpec
+from recipe.validation.signatures import class_constant, constructor_hints, is_class
+
 INSTANTIATE_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 
 
@@ -59,7 +62,7 @@ class TrainSettings:
     """The top-level keys of ``conf/train.yaml``; a key not listed here is a typo (``+optimizr=sgd``)."""
 
     task_name: str
-    task: Literal["classification", "regression"] | None
+    task: str | None  # an option of conf/task/, or null: the data's
     seed: int | None
     test: bool
     test_weights: Literal["best", "last"]
@@ -142,51 +145,25 @@ def _conforms(value: Any, hint: Any) -> bool:
     return not isinstance(hint, type) or isinstance(value, hint) or hint.__module__ in ("pathlib", "os")
 
 
-def constructor_hints(cls: type) -> tuple[dict[str, Any], bool]:
-    """The annotated parameters of ``cls``'s constructor, and whether it takes any other key.
-
-    This project's classes pass their ``**kwargs`` to their parent (a data module to ``ArrayDataModule``), so the
-    parent's parameters are followed; another library's ``**kwargs`` may go anywhere and take any key."""
-    hints: dict[str, Any] = {}
-    for klass in cls.__mro__:
-        init = klass.__dict__.get("__init__")
-        if init is None:
-            continue
-        params = inspect.signature(init).parameters
-        try:
-            found = typing.get_type_hints(init)
-        except Exception:  # an annotation that does not resolve at run time: that parameter goes unchecked
-            found = {}
-        for name, param in params.items():
-            if name != "self" and param.kind not in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
-                hints.setdefault(name, found.get(name, Any))
-        if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
-            return hints, False
-        if not klass.__module__.startswith("recipe."):  # a library's **kwargs may go anywhere (DDPStrategy's to DDP)
-            return hints, True
-    return hints, True
-
-
 def check_section(key: str, section: Any, skip: frozenset[str] = frozenset()) -> None:
     """Check every value of a section with a ``_target_`` against its constructor's signature (recursively)."""
     if not isinstance(section, DictConfig) or "_target_" not in section:
         return
+    target = section._target_
     try:
-        cls = get_object(section._target_)
+        if not is_class(target):  # a function (a partial, an auto-wrap policy): called later, not checked here
+            return
+        hints, takes_any = constructor_hints(target)
     except Exception:
-        raise config_error(f"{key}._target_", section._target_, "no such class or function (check the path)") from None
-    if not isinstance(cls, type):  # a function (a partial, an auto-wrap policy): called later, not checked here
-        return
-    hints, takes_any = constructor_hints(cls)
+        raise config_error(f"{key}._target_", target, "no such class or function (check the path)") from None
+    name_of = target.rpartition(".")[2]
     for name, value in section.items():
         name = str(name)
         if name in INSTANTIATE_KEYS or name in skip:
             continue
         if name not in hints:
             if not takes_any:
-                raise config_error(
-                    f"{key}.{name}", value, f"not an argument of {cls.__name__}; allowed: {sorted(hints)}"
-                )
+                raise config_error(f"{key}.{name}", value, f"not an argument of {name_of}; allowed: {sorted(hints)}")
             continue
         check_value(f"{key}.{name}", value, hints[name])
         check_section(f"{key}.{name}", value)
@@ -199,13 +176,23 @@ def check_value(key: str, value: Any, hint: Any) -> None:
         raise config_error(key, plain, f"must be {_describe(hint)}")
 
 
-def check_schema(cfg: DictConfig, schema: type) -> None:
-    """Top-level keys: unknown ones rejected with the list of known ones, each value's type checked."""
+def declared_keys(config_name: str) -> set[str]:
+    """The top-level keys ``conf/<config_name>.yaml`` itself writes: a user's own (``tags``, ``notes``) among them."""
+    return {str(k) for k in OmegaConf.load(CONF_DIR / f"{config_name}.yaml") if k != "defaults"}
+
+
+def check_schema(cfg: DictConfig, schema: type, config_name: str) -> None:
+    """Top-level keys: each one the engine reads is type-checked; a key neither the engine reads nor
+    ``conf/<config_name>.yaml`` declares is a typo (``+optimizr=sgd``), rejected with the known keys."""
     hints = typing.get_type_hints(schema)
     for key in cfg:
-        if key not in hints:
-            raise config_error(str(key), cfg[key], f"not a setting; the top-level keys are: {sorted(hints)}")
-        check_value(str(key), cfg[key], hints[key])
+        if key in hints:
+            check_value(str(key), cfg[key], hints[key])
+        elif key not in declared_keys(config_name):
+            allowed = (
+                f"not a setting; the top-level keys are: {sorted(hints)} (declare your own in conf/{config_name}.yaml)"
+            )
+            raise config_error(str(key), cfg[key], allowed)
 
 
 def check_missing(cfg: DictConfig) -> None:
@@ -227,20 +214,19 @@ def monitors(cfg: DictConfig) -> list[tuple[str, str]]:
 def callback_metrics(cfg: DictConfig) -> list[str]:
     """The metrics the configured callbacks log (a callback class lists them in ``METRICS``)."""
     sections = [c for c in (cfg.get("callbacks") or {}).values() if isinstance(c, DictConfig) and "_target_" in c]
-    return [m for c in sections for m in getattr(get_class(c._target_), "METRICS", ())]
+    return [m for c in sections for m in class_constant(c._target_, "METRICS") or ()]
 
 
 def check_metrics(cfg: DictConfig, num_classes: int | None = None) -> None:
     """``optimized_metric`` and every ``monitor`` must be metrics the module logs (when its class lists them); before
     the task is known (``task: null``), metrics of either task's module. Once the data gives ``num_classes``, a
     metric the module logs for two classes only (its ``TWO_CLASS_METRICS``) is refused for any other count."""
-    targets = [cfg.module._target_] if cfg.get("module") else TASK_MODULES
-    classes = [get_class(target) for target in targets]
-    lists = [getattr(cls, "METRICS", None) for cls in classes]
+    targets = [cfg.module._target_] if cfg.get("module") else module_targets()
+    lists = [class_constant(target, "METRICS") for target in targets]
     if any(metrics is None for metrics in lists):
         return
     logged = sorted({m for metrics in lists for m in metrics} | set(callback_metrics(cfg)))
-    two_class = {m for cls in classes for m in getattr(cls, "TWO_CLASS_METRICS", ())}
+    two_class = {m for target in targets for m in class_constant(target, "TWO_CLASS_METRICS") or ()}
     objectives = cfg.get("optimized_metric") or []
     watched = [("optimized_metric", m) for m in ([objectives] if isinstance(objectives, str) else objectives)]
     for key, metric in [*watched, *monitors(cfg)]:
@@ -278,10 +264,10 @@ def check_validation_metrics(cfg: DictConfig) -> None:
 
 def check_train_config(cfg: DictConfig) -> None:
     """Everything about a ``train`` config that can be judged without data: types, ranges, relations."""
-    from recipe.instantiate import instantiate, instantiate_all  # cheap objects: their constructors check ranges
-
     check_missing(cfg)
-    check_schema(cfg, TrainSettings)
+    check_schema(cfg, TrainSettings, "train")
+    if cfg.task is not None and cfg.task not in tasks():
+        raise config_error("task", cfg.task, f"one of {', '.join(tasks())} (conf/task/), or null for the data's")
     if cfg.seed is not None and cfg.seed < 0:
         raise config_error("seed", cfg.seed, "must be an integer >= 0, or null for a random run")
     if cfg.threads is not None:
@@ -295,19 +281,21 @@ def check_train_config(cfg: DictConfig) -> None:
     check_processes(cfg.trainer)  # inside a SLURM job: one task per process the Trainer expects
     check_metrics(cfg)
     check_validation_metrics(cfg)
-    lr_find = instantiate(cfg.lr_find)
-    if lr_find.wanted and cfg.ckpt_path:
+    lr_find = cfg.get("lr_find") or {}
+    if lr_find.get("action", "off") != "off" and cfg.ckpt_path:
         raise config_error("lr_find", lr_find.action, "must be off with ckpt_path: a resumed run keeps its LR")
-    instantiate(cfg.data)  # constructors check their ranges and load nothing; the run builds its own
-    instantiate_all(cfg.get("callbacks"))
-    optimizer = instantiate(cfg.optimizer) if cfg.get("optimizer") else None
-    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+    scheduler = cfg.get("scheduler") or {}
+    if scheduler.get("max_lr") is not None and lr_find.get("action") == "apply":
+        raise config_error("scheduler.max_lr", scheduler.max_lr, "must be null for lr_find=apply to set it")
+
+
+def check_specs(optimizer: OptimizerSpec | None, scheduler: SchedulerSpec | None, trainer: DictConfig) -> None:
+    """Relations between the optimizer and scheduler a run built (their constructors checked their own ranges)
+    and the trainer: what the config alone cannot tell."""
     if optimizer is not None:
-        optimizer.check_trainer(cfg.trainer)
+        optimizer.check_trainer(trainer)
     if scheduler is not None and optimizer is not None:
         scheduler.check_lr(optimizer.lr)
-    if scheduler is not None and lr_find.action == "apply" and scheduler.options.get("max_lr") is not None:
-        raise config_error("scheduler.max_lr", scheduler.options["max_lr"], "must be null for lr_find=apply to set it")
 
 
 def check_trainer_config(trainer: DictConfig) -> None:
@@ -325,9 +313,15 @@ def check_trainer_config(trainer: DictConfig) -> None:
 def check_eval_config(cfg: DictConfig) -> None:
     """The ``eval`` config: types, and the trainer's ranges."""
     check_missing(cfg)
-    check_schema(cfg, EvalSettings)
+    check_schema(cfg, EvalSettings, "eval")
     check_section("trainer", cfg.trainer, skip=frozenset({"precision"}))
     check_trainer_config(cfg.trainer)
 
 
-__all__ = ["ConfigError", "check_eval_config", "check_train_config"]
+def check_predict_config(cfg: DictConfig) -> None:
+    """The settings of ``conf/predict.yaml`` that can be checked before the checkpoint is read."""
+    check_missing(cfg)
+    require_positive_int("batch_size", cfg.batch_size)
+
+
+__all__ = ["ConfigError", "check_eval_config", "check_predict_config", "check_train_config"]

@@ -1,16 +1,28 @@
-"""Which task a run does, classification or regression: the one named, or the one the data module reports."""
+"""The tasks a run can do, and which one it does: the one named, or the one the data module reports.
+
+A task is an option of ``conf/task/``: its yaml (``@package _global_``) names its LightningModule's config with
+``override /module: <name>`` in its defaults and sets the metric a sweep optimizes and the checkpoints follow. A new
+task is its module plus those two yaml files; nothing here lists them.
+"""
 
 from __future__ import annotations
 
-import lightning as L
+from typing import TYPE_CHECKING
+
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from recipe.cli.config import CONF_DIR
 from recipe.errors import config_error
 
-TASKS = ("classification", "regression")
-MODULES = {"classification": "classifier", "regression": "regressor"}  # conf/module/
-DEFAULT = "classification"  # conf/train.yaml and conf/callbacks/default.yaml hold its values
+if TYPE_CHECKING:
+    import lightning as L
+
+DEFAULT = "classification"  # the task of data that names none; conf/train.yaml and conf/callbacks hold its values
+
+
+def tasks() -> list[str]:
+    """The options of ``conf/task/``."""
+    return sorted(p.stem for p in (CONF_DIR / "task").glob("*.yaml"))
 
 
 def _overlay(task: str) -> DictConfig:
@@ -18,7 +30,16 @@ def _overlay(task: str) -> DictConfig:
 
 
 def _module(task: str) -> DictConfig:
-    return OmegaConf.load(CONF_DIR / "module" / f"{MODULES[task]}.yaml")
+    """The ``conf/module/`` config the task's yaml names (``override /module: <name>``)."""
+    for entry in _overlay(task).get("defaults", []):
+        if isinstance(entry, DictConfig) and "override /module" in entry:
+            return OmegaConf.load(CONF_DIR / "module" / f"{entry['override /module']}.yaml")
+    raise config_error("task", task, f"conf/task/{task}.yaml names no module (defaults: override /module: <name>)")
+
+
+def module_targets() -> list[str]:
+    """The LightningModule class of every task (what ``task: null`` may turn out to train)."""
+    return [_module(task)._target_ for task in tasks()]
 
 
 def choose_task(cfg: DictConfig, datamodule: L.LightningDataModule) -> str:
@@ -28,10 +49,12 @@ def choose_task(cfg: DictConfig, datamodule: L.LightningDataModule) -> str:
     default's values in ``cfg``: the module (unless the user named another class) and each value the user left
     at the classification default (``optimized_metric``, the checkpoint's ``monitor``, ``mode``, ``filename``).
     """
-    data_task = getattr(datamodule, "task", DEFAULT)
+    from recipe.data.contract import optional  # the data package loads torch: here, as the config checks import this
+
+    data_task = optional(datamodule, "task")
     task = cfg.get("task") or data_task
-    if task not in TASKS:
-        raise config_error("task", task, f"one of {', '.join(TASKS)}")
+    if task not in tasks():
+        raise config_error("task", task, f"one of {', '.join(tasks())} (conf/task/)")
     if task != data_task:
         raise config_error("task", task, f"but the data is for {data_task}: leave task null, or set data.task")
     if not cfg.get("task") and task != DEFAULT:

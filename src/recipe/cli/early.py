@@ -1,0 +1,48 @@
+"""What a command can be answered with before torch and Lightning load (seconds): Hydra's ``--help``, ``--cfg`` and
+``--info``, a config group given an option it does not have, a key no config holds, a sweep without ``-m``, and a
+value the config checks refuse. The entry scripts call ``answer_early`` first, under ``if __name__ == "__main__"``,
+then import what training needs."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from recipe.cli.config import CONF_DIR, set_project_root
+from recipe.cli.console import print_error
+from recipe.cli.overrides import check_overrides
+from recipe.errors import ConfigError
+
+# Hydra's flags that print and exit without running the task: answered by Hydra itself, with no task to import
+HYDRA_INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc"}
+
+
+def _no_task(cfg: DictConfig) -> None:
+    raise AssertionError("Hydra ran the task for a flag that only prints")  # pragma: no cover
+
+
+def answer_early(config_name: str, check: Callable[[DictConfig], None], args: list[str] | None = None) -> None:
+    """Answer Hydra's printing flags, or check the overrides and the config they compose (``check``) and exit
+    with code 2 in one line on the first problem; return when the command should run."""
+    set_project_root()
+    args = sys.argv[1:] if args is None else args
+    if any(a.split("=", 1)[0] in HYDRA_INFO_FLAGS for a in args):
+        hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)(_no_task)()
+        raise SystemExit(0)
+    cfg = check_overrides(CONF_DIR, config_name, args)
+    if cfg is None:  # --config-dir, HYDRA_FULL_ERROR: Hydra composes, the task's own check judges
+        return
+    with open_dict(cfg):  # as Hydra does before a job, so that ${hydra:runtime.output_dir} resolves
+        cfg.hydra.runtime.output_dir = "<the run folder>"
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg.hydra
+    try:
+        check(cfg)
+    except ConfigError as err:
+        print_error(str(err))
+        raise SystemExit(2) from None
