@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import copy
 import functools
 import importlib
 import importlib.machinery
@@ -36,41 +37,27 @@ class NotStatic(Exception):
     """The source cannot answer statically; the caller imports the class instead."""
 
 
-class _StandIn:
-    """A name from a heavy module in an annotation (``nn.Module``, ``torch.Tensor``): a placeholder no config value
-    is an instance of, that still supports ``X.Y``, ``X[...]``, ``X(...)`` and ``X | Y``."""
+class _StandInType(type):
+    """Names from a heavy module in an annotation (``nn.Module``, ``torch.device``) become classes of this type: no
+    config value is an instance of one, and ``X.Y``, ``X[...]``, ``X(...)`` and ``X | Y`` still evaluate."""
 
-    def __init__(self, name: str) -> None:
-        self.__name__ = name
-
-    def __getattr__(self, attr: str) -> Any:
+    def __getattr__(cls, attr: str) -> Any:
         if attr.startswith("__"):
             raise AttributeError(attr)
-        return _stand_in(f"{self.__name__}.{attr}")
+        return _stand_in(f"{cls.__qualname__}.{attr}")
 
-    def __getitem__(self, item: Any) -> Any:
-        return self
+    def __getitem__(cls, item: Any) -> Any:
+        return cls
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self
-
-    def __or__(self, other: Any) -> Any:
-        return typing.Union[self.as_type(), other]  # noqa: UP007 (a stand-in is not a type for the | operator)
-
-    def __ror__(self, other: Any) -> Any:
-        return typing.Union[other, self.as_type()]  # noqa: UP007
-
-    def as_type(self) -> type:
-        return _stand_in_type(self.__name__)
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        return cls
 
 
 @functools.cache
-def _stand_in_type(name: str) -> type:
-    return type(name.rpartition(".")[2], (), {"__module__": "stand_in"})
-
-
-def _stand_in(name: str) -> _StandIn:
-    return _StandIn(name)
+def _stand_in(name: str) -> type:
+    stand_in = _StandInType(name.rpartition(".")[2], (), {"__module__": "stand_in"})
+    stand_in.__qualname__ = name
+    return stand_in
 
 
 @dataclass(frozen=True)
@@ -231,19 +218,34 @@ def _value(module: _Module, name: str, depth: int = 0) -> Any:
         return _stand_in(name)
     if found.cls is not None:
         qualname = f"{found.module.name}.{found.cls.name}" if found.module else found.cls.name
-        return _stand_in_type(qualname)
+        return _stand_in(qualname)
     if found.expr is not None and found.module is not None and depth < 20:
         return _evaluate(found.module, found.expr, depth + 1)
     return _stand_in(found.module_name or name)
 
 
-def _evaluate(module: _Module, expr: ast.expr, depth: int = 0) -> Any:
-    """Evaluate an annotation or a class constant's expression with the names it uses resolved from ``module``."""
-    if isinstance(expr, ast.Constant) and isinstance(expr.value, str) and depth == 0:
-        try:  # a quoted forward reference: "ArrayDataModule"
-            expr = ast.parse(expr.value, mode="eval").body
+class _ForwardReferences(ast.NodeTransformer):
+    """Quoted names in an annotation (``Optional["pl.Accelerator"]``) parsed as the expressions they quote; the
+    strings of a ``Literal[...]`` stay strings."""
+
+    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        if ast.unparse(node.value).rpartition(".")[2] == "Literal":
+            return node
+        return self.generic_visit(node)
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        if not isinstance(node.value, str):
+            return node
+        try:
+            return self.visit(ast.parse(node.value, mode="eval").body)
         except SyntaxError:
-            return expr.value
+            return node
+
+
+def _evaluate(module: _Module, expr: ast.expr, depth: int = 0, annotation: bool = False) -> Any:
+    """Evaluate an annotation or a class constant's expression with the names it uses resolved from ``module``."""
+    if annotation:
+        expr = _ForwardReferences().visit(copy.deepcopy(expr))
     bound = {n.id for n in ast.walk(expr) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
     names = {n.id for n in ast.walk(expr) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - bound
     namespace: dict[str, Any] = {}
@@ -317,7 +319,7 @@ def _static_hints(found: _Found) -> tuple[dict[str, Any], bool]:
         if init is None and _is_dataclass(cls):
             for node in cls.body:
                 if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-                    hint = _evaluate(module, node.annotation)
+                    hint = _evaluate(module, node.annotation, annotation=True)
                     if typing.get_origin(hint) is not typing.ClassVar and hint is not typing.ClassVar:
                         hints.setdefault(node.target.id, hint)
             return hints, False
@@ -326,7 +328,9 @@ def _static_hints(found: _Found) -> tuple[dict[str, Any], bool]:
         args = init.args
         for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
             if arg.arg != "self":
-                hints.setdefault(arg.arg, Any if arg.annotation is None else _evaluate(module, arg.annotation))
+                hints.setdefault(
+                    arg.arg, Any if arg.annotation is None else _evaluate(module, arg.annotation, annotation=True)
+                )
         if args.kwarg is None:
             return hints, False
         if not module.name.startswith(OWN_PACKAGE):  # a library's **kwargs may go anywhere
