@@ -1,4 +1,4 @@
-"""Every bad input the README and the issues name: one line naming the key and the value, exit code 2, nothing
+"""Every bad input the docs (docs/errors.md) and the issues name: one line naming the key and the value, exit code 2, nothing
 built, nothing left behind."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The verdict on a run, read from its per-epoch curves: diverged, overfitting, still improving, too few epochs,
-underfitting or healthy, each with the standard fixes (the README's "Run report" table)."""
+underfitting or healthy, each with the standard fixes (docs/report.md)."""
 
 from __future__ import annotations
 

@@ -31,9 +31,7 @@ def load_for_prediction(ckpt_path: str) -> tuple[object, nn.Module]:
             "predictions; data=csv and data=image_folder do",
         )  # fmt: skip
     datamodule.load_state_dict(state)
-    model_cfg = OmegaConf.to_container(run_cfg.model, resolve=True)
-    model_cfg.pop("compile", None)
-    net = instantiate(model_cfg, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
+    net = instantiate(run_cfg.model, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
     net.load_state_dict(
         {k.removeprefix("net."): v for k, v in checkpoint["state_dict"].items() if k.startswith("net.")}
     )
