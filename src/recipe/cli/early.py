@@ -5,7 +5,9 @@ then import what training needs."""
 
 from __future__ import annotations
 
+import os
 import sys
+import types
 from collections.abc import Callable
 
 import hydra
@@ -25,13 +27,23 @@ def _no_task(cfg: DictConfig) -> None:
     raise AssertionError("Hydra ran the task for a flag that only prints")  # pragma: no cover
 
 
+def _as_the_script(function: Callable[[DictConfig], None], script: str) -> Callable[[DictConfig], None]:
+    """``function`` as if the entry script defined it: Hydra names the app (``train is powered by Hydra``) and the
+    job after the file of the task function it is given."""
+    code = function.__code__.replace(co_filename=os.path.abspath(script))
+    task = types.FunctionType(code, function.__globals__, "main")
+    task.__module__ = "__main__"
+    return task
+
+
 def answer_early(config_name: str, check: Callable[[DictConfig], None], args: list[str] | None = None) -> None:
     """Answer Hydra's printing flags, or check the overrides and the config they compose (``check``) and exit
     with code 2 in one line on the first problem; return when the command should run."""
     set_project_root()
     args = sys.argv[1:] if args is None else args
     if any(a.split("=", 1)[0] in HYDRA_INFO_FLAGS for a in args):
-        hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)(_no_task)()
+        task = _as_the_script(_no_task, sys.argv[0])
+        hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)(task)()
         raise SystemExit(0)
     cfg = check_overrides(CONF_DIR, config_name, args)
     if cfg is None:  # --config-dir, HYDRA_FULL_ERROR: Hydra composes, the task's own check judges
