@@ -12,27 +12,25 @@ import statistics
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import optuna
-import torch
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
-from optuna.storages._heartbeat import get_heartbeat_thread
-from optuna.trial import TrialState
 
-from recipe.cli.console import print_error
 from recipe.errors import ConfigError, TrainingDiverged, config_error
-from recipe.sweeps import SearchSpace, active_trial, write_report
-from recipe.sweeps.repeats import Run, trial_runs
-from recipe.sweeps.report import OUTPUT_DIR_ATTR, OVERRIDES_ATTR, train_command
-from recipe.sweeps.runs import override_key
-from recipe.sweeps.sampling import TrialSeededSampler
-from recipe.sweeps.storage import RetryLostTrial, ask_lock, counted_trials, fail_lost_trials, open_storage
-from recipe.sweeps.workers import quoted, run_workers
+from recipe.extras import require_storage_driver
+
+# Hydra imports this module to find its plugins for every command, --help included: Optuna, torch, Lightning and
+# the recipe.sweeps modules that pull them are imported by the methods that use them, when a search runs.
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import TrialState
+
+    from recipe.sweeps import SearchSpace
+    from recipe.sweeps.repeats import Run
 
 FAILURE_ATTR = "failure"  # user attribute: why a trial failed
 PROCESS_ATTR = "process"  # user attribute: the host, process id, torch threads and GPUs of the process that ran it
@@ -100,18 +98,26 @@ class OptunaSweeper(Sweeper):
             raise config_error("hydra.sweeper.n_jobs", n_jobs, "a positive integer")
         if not isinstance(folds_per_trial, bool):
             raise config_error("hydra.sweeper.folds_per_trial", folds_per_trial, "true or false")
+        from recipe.sweeps.repeats import trial_runs
+
         trial_runs(0, seeds_per_trial, None)  # checks seeds_per_trial
         self.n_jobs, self.worker = n_jobs, worker
         self.seeds_per_trial, self.folds_per_trial = seeds_per_trial, folds_per_trial
         self.study_name, self.storage = study_name, storage
         self.n_trials, self.pruner = n_trials, pruner
-        self.sampler = None if sampler is None else TrialSeededSampler(sampler)
+        if sampler is None:
+            self.sampler = None
+        else:
+            from recipe.sweeps.sampling import TrialSeededSampler
+
+            self.sampler = TrialSeededSampler(sampler)
         self.heartbeat = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period}
         self.max_retry = max_retry
         self.params = dict(params or {})
         self.enqueue_trials = [dict(p) for p in enqueue_trials]
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
+        self.opened_storage: optuna.storages.BaseStorage | None = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         launcher = str(config.hydra.launcher.get("_target_"))
@@ -128,6 +134,19 @@ class OptunaSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> optuna.Study:
+        from recipe.cli.console import print_error
+
+        try:  # postgresql:// without the postgres extra: one line and exit 2, before Optuna loads
+            require_storage_driver(self.storage)
+        except ConfigError as err:
+            print_error(str(err))
+            raise SystemExit(2) from None
+        import optuna
+
+        from recipe.sweeps import SearchSpace, write_report
+        from recipe.sweeps.storage import ask_lock, counted_trials, fail_lost_trials, open_storage
+        from recipe.sweeps.workers import run_workers
+
         assert self.config is not None
         metric = _objectives(self.config.get("optimized_metric"), self.directions)
         space = SearchSpace.parse(self.params, arguments)
@@ -136,8 +155,9 @@ class OptunaSweeper(Sweeper):
         storage = self._storage_url(sweep_dir)
         if self.worker is None:  # the workers' parent checked it
             self.validate_batch_is_legal(space.corners())
+        self.opened_storage = open_storage(storage, **self.heartbeat, max_retry=self.max_retry)
         study = optuna.create_study(
-            storage=open_storage(storage, **self.heartbeat, max_retry=self.max_retry),
+            storage=self.opened_storage,
             sampler=self.sampler,
             pruner=self.pruner,
             study_name=self.study_name,
@@ -183,6 +203,8 @@ class OptunaSweeper(Sweeper):
 
     def _trial_runs(self, space: SearchSpace) -> list[Run]:
         """The runs each trial averages over, checked against the search space."""
+        from recipe.sweeps.repeats import trial_runs
+
         assert self.config is not None
         folds = self.config.data.get("folds") if self.folds_per_trial else None
         if self.folds_per_trial and (isinstance(folds, bool) or not isinstance(folds, int) or folds < 2):
@@ -203,6 +225,8 @@ class OptunaSweeper(Sweeper):
     ) -> None:
         """Ask for trials and run them until the study holds ``n_trials``; ``lock`` (``ask_lock``) makes counting
         and asking one step for every process on the study, so that together they run exactly ``n_trials``."""
+        from recipe.sweeps.storage import counted_trials, fail_lost_trials
+
         while True:
             with lock:
                 fail_lost_trials(study)
@@ -213,14 +237,20 @@ class OptunaSweeper(Sweeper):
             self._run_trial(study, space, runs, trial)
 
     def _run_trial(self, study: optuna.Study, space: SearchSpace, runs: list[Run], trial: optuna.Trial) -> None:
+        from optuna.trial import TrialState
+
+        from recipe.sweeps import active_trial
+        from recipe.sweeps.report import OUTPUT_DIR_ATTR, OVERRIDES_ATTR, train_command
+        from recipe.sweeps.runs import override_key
+        from recipe.sweeps.storage import heartbeat
+
         overrides = space.overrides(space.sample(trial))  # a parameter under another choice is left out
         trial.set_user_attr(OVERRIDES_ATTR, overrides)
         repeated = {override_key(o) for o in runs[0].overrides}  # each run sets its own seed and fold
         overrides = [o for o in overrides if override_key(o) not in repeated]
         values: list[float | list[float]] = []
         try:
-            # Optuna's own heartbeat thread, as Study.optimize runs it; ask-and-tell has no public one.
-            with get_heartbeat_thread(trial._trial_id, study._storage):
+            with heartbeat(self.opened_storage, trial._trial_id):
                 for i, run in enumerate(runs):
                     # the first run reports its curve to the pruner; the others add their value only
                     with active_trial(trial) if i == 0 else contextlib.nullcontext() as active:
@@ -255,6 +285,8 @@ class OptunaSweeper(Sweeper):
 
     def _run_overrides(self, run: Run) -> list[str]:
         """``run``'s seed and fold, and its folder: the sweep's ``subdir`` with the run's suffix."""
+        from recipe.sweeps.workers import quoted
+
         if not run.suffix:
             return list(run.overrides)
         assert self.config is not None
@@ -263,6 +295,10 @@ class OptunaSweeper(Sweeper):
 
     def _worker_lost(self, study: optuna.Study, pid: int) -> bool:
         """Fail the trial a killed worker was running and queue it again; whether the study still lacks trials."""
+        from optuna.trial import TrialState
+
+        from recipe.sweeps.storage import RetryLostTrial, counted_trials
+
         retry = RetryLostTrial(self.max_retry, why=f"its worker, process {pid}, was killed")
         here = {"host": socket.gethostname(), "pid": pid}
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -275,6 +311,8 @@ class OptunaSweeper(Sweeper):
 
 def _process() -> dict[str, Any]:
     """Where a trial runs: host, process id, torch's CPU threads, the GPUs it sees."""
+    import torch
+
     gpus = os.environ.get("CUDA_VISIBLE_DEVICES")
     return {"host": socket.gethostname(), "pid": os.getpid(), "threads": torch.get_num_threads(), "gpus": gpus}
 
@@ -288,6 +326,8 @@ def _mean(values: list[float | list[float]]) -> float | list[float]:
 
 def _none_completed(study: optuna.Study) -> str:
     """The one line saying that no trial of ``study`` completed, and why the last failed one failed."""
+    from optuna.trial import TrialState
+
     failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
     pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
     line = f"no trial of study {study.study_name!r} completed ({len(failed)} failed, {len(pruned)} pruned)"
@@ -306,6 +346,8 @@ def _objectives(metric: Any, directions: list[str]) -> str | list[str]:
 
 def _outcome(job: JobReturn, pruned: str | None) -> tuple[TrialState, float | list[float] | None, str]:
     """The state and value Optuna records for a finished job, and why when it did not complete."""
+    from optuna.trial import TrialState
+
     if pruned:
         return TrialState.PRUNED, None, pruned
     try:

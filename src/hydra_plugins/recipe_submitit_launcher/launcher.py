@@ -23,8 +23,7 @@ from hydra.core.utils import JobReturn, JobStatus, setup_globals
 from hydra_plugins.hydra_submitit_launcher import submitit_launcher as plugin
 from omegaconf import OmegaConf
 
-from recipe.cli.console import print_error
-from recipe.runtime.slurm import NEVER_STARTS, fill_request
+from recipe.runtime.slurm import NEVER_STARTS, fill_request  # light: no torch, no rich
 
 POLL_S = 2.0
 ENDED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE")
@@ -58,6 +57,8 @@ class _Reporting:
         try:
             jobs = executor.map_array(self, *zip(*args, strict=True))
         except Exception as err:  # sbatch refused the request: its own words, in one line
+            from recipe.cli.console import print_error  # rich: imported when needed, not by Hydra's plugin scan
+
             print_error(_last_line(str(err)))
             raise SystemExit(2) from None
         print(f"Submitted {len(jobs)} job(s) ({self._EXECUTOR}): {', '.join(j.job_id for j in jobs)}; "
@@ -157,6 +158,8 @@ class SlurmLauncher(_Reporting, plugin.SlurmLauncher):
             job_id, state, reason = [*line.split("|"), "", ""][:3]
             queued[job_id] = state
             if state == "PENDING" and reason in NEVER_STARTS:
+                from recipe.cli.console import print_error
+
                 print_error(
                     f"SLURM job {job_id} can never start ({reason}): the request exceeds what partition "
                     f"{self.params.get('partition') or '(default)'} offers; see `scontrol show job {job_id}` "

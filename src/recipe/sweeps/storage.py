@@ -7,9 +7,12 @@ file has no heartbeat in Optuna: a trial whose process was killed stays RUNNING 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -82,6 +85,36 @@ def open_storage(
                 raise
             time.sleep(1.0)
     raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def heartbeat(storage: optuna.storages.BaseStorage | None, trial_id: int) -> Iterator[None]:
+    """Record the trial's heartbeat in ``storage`` (as ``open_storage`` opened it) every heartbeat interval while the
+    block runs, as ``Study.optimize`` does for its trials; ask-and-tell has no heartbeat of its own. A no-op where the
+    storage has no heartbeat (memory, a journal, a database opened without ``heartbeat_interval``).
+
+    Only ``RDBStorage``'s public ``get_heartbeat_interval`` and ``record_heartbeat`` are used, not Optuna's private
+    ``optuna.storages._heartbeat`` module that ``Study.optimize`` runs its thread from.
+    """
+    interval = storage.get_heartbeat_interval() if isinstance(storage, optuna.storages.RDBStorage) else None
+    if interval is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            storage.record_heartbeat(trial_id)
+            if stop.wait(timeout=interval):
+                return
+
+    thread = threading.Thread(target=beat, name=f"heartbeat of trial id {trial_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def ask_lock(url: str | None, sweep_dir: Path) -> FileLock:
