@@ -10,7 +10,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger as LightningMLFlowLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from recipe.tracking.run_files import RunArtifacts, require, sweep_name
+from recipe.extras import require
+from recipe.tracking.run_files import RunArtifacts, sweep_name
 
 
 class MLFlowLogger(LightningMLFlowLogger):
@@ -37,7 +38,7 @@ class MLFlowLogger(LightningMLFlowLogger):
         tags: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        require("mlflow", "mlflow")
+        require("mlflow", "logger", "mlflow")  # logger=mlflow without the trackers extra: one line
         sweep = sweep_name()
         tags = {**(tags or {}), **({"sweep": sweep} if sweep else {})}
         super().__init__(

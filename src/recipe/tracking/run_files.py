@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from recipe.errors import config_error
-
 REPORT_FILES = ("report.md", "curves.png")  # written by recipe.report.RunReport at the end of fit
-
-
-def require(package: str, logger: str) -> None:
-    """Fail before training, in one line, when ``logger=<logger>`` needs a package the install left out."""
-    if importlib.util.find_spec(package) is None:
-        raise config_error("logger", logger, f"needs {package}: pip install -e '.[trackers]'")
 
 
 def sweep_name() -> str | None:

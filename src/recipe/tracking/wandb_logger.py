@@ -12,7 +12,8 @@ from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
 from recipe.errors import config_error
-from recipe.tracking.run_files import RunArtifacts, require, sweep_name
+from recipe.extras import require
+from recipe.tracking.run_files import RunArtifacts, sweep_name
 
 MODES = ("offline", "online", "disabled")
 
@@ -33,7 +34,7 @@ class WandbLogger(LightningWandbLogger):
     def __init__(
         self, run_dir: str | Path, project: str, mode: str = "offline", group: str | None = None, **kwargs: Any
     ) -> None:
-        require("wandb", "wandb")
+        require("wandb", "logger", "wandb")  # logger=wandb without the trackers extra: one line
         if mode not in MODES:
             raise config_error("logger.wandb.mode", mode, f"one of {', '.join(MODES)}")
         super().__init__(
