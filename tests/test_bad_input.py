@@ -1,5 +1,5 @@
-"""Every bad input the docs (docs/errors.md) and the issues name: one line naming the key and the value, exit code 2, nothing
-built, nothing left behind."""
+"""Every bad input docs/errors.md and the issues name: one line naming the key and the value, exit code 2, no data
+loaded, nothing left behind."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from conftest import NO_LOGGER
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import CSVLogger
 
@@ -16,6 +17,7 @@ from recipe.errors import ConfigError
 from recipe.instantiate import instantiate
 from recipe.runtime.trainer import build_trainer
 from recipe.validation.checks import check_train_config
+from train import train
 
 STEPS = 4
 
@@ -103,6 +105,7 @@ def test_accumulation_logs_one_norm_per_optimizer_step(make_cfg, tmp_path: Path)
     ],
 )
 def test_bad_clipping_settings_are_config_errors(make_cfg, override: str, message: str) -> None:
-    cfg = make_cfg("trainer.accelerator=cpu", override)
-    with pytest.raises(ConfigError, match=message):
+    cfg = make_cfg("trainer.accelerator=cpu", *NO_LOGGER, override)
+    with pytest.raises(ConfigError, match=message):  # as the entry point runs it: the checks, then the build
         check_train_config(cfg)
+        train(cfg)

@@ -107,8 +107,10 @@ def test_suggestion_is_the_steepest_fall_per_decade():
     ],
 )
 def test_nonsense_settings_are_rejected(make_cfg, overrides, message):
-    with pytest.raises(ConfigError, match=re.escape(message)):
-        check_train_config(make_cfg(*QUIET, "lr_find=plot", *overrides))
+    cfg = make_cfg(*QUIET, "lr_find=plot", *overrides)
+    with pytest.raises(ConfigError, match=re.escape(message)):  # the checks, then the build, as the entry point
+        check_train_config(cfg)
+        train(cfg)
 
 
 def test_lr_find_is_refused_when_resuming(make_cfg):

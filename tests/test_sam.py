@@ -96,8 +96,10 @@ def test_sam_trains_through_lightning_with_two_closures_per_step_and_clipping(ma
     ],
 )
 def test_what_sam_cannot_do_is_one_line(make_cfg, overrides, message):
-    with pytest.raises(ConfigError, match=message):
-        check_train_config(make_cfg("optimizer=sam", *overrides))
+    cfg = make_cfg("optimizer=sam", *NO_LOGGER, *overrides)
+    with pytest.raises(ConfigError, match=message):  # the checks, then the build, as the entry point
+        check_train_config(cfg)
+        train(cfg)
 
 
 def test_a_step_without_closure_says_which_precision_to_use():

@@ -45,7 +45,11 @@ def check_precision(requested: str | int) -> str:
 def check_strategy(strategy: Any, accelerator: str) -> None:
     """FSDP runs on CUDA only: say so in one line instead of Lightning's error from inside instantiation."""
     target = strategy.get("_target_", "") if isinstance(strategy, Mapping) else str(strategy)
-    if "fsdp" in target.lower() and accelerator_device(accelerator) != "cuda":
+    if "fsdp" not in target.lower():
+        return
+    import torch  # only for FSDP: whether this machine has CUDA
+
+    if not (torch.cuda.is_available() and accelerator_device(accelerator) == "cuda"):
         allowed = "trainer=fsdp needs CUDA GPUs (trainer=ddp_cpu runs on CPU)"
         raise config_error("trainer.accelerator", accelerator, allowed)
 
