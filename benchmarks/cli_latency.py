@@ -1,6 +1,6 @@
 """How long a command takes to answer a mistake or ``--help``, against importing torch and Lightning.
 
-    python benchmarks/cli_latency.py               # 5 rounds, commands interleaved; writes docs/measurements/cli_latency.md
+    python benchmarks/cli_latency.py               # 5 rounds; writes docs/measurements/cli_latency.md
     python benchmarks/cli_latency.py --rounds 3
 
 Each round runs every command once, back to back, in the order below, so that the machine's load falls on all of
@@ -52,7 +52,8 @@ def main() -> None:
     rows = ["| command | median | range | / import torch, lightning |", "|---|---:|---:|---:|"]
     for name, values in times.items():
         median = statistics.median(values)
-        rows.append(f"| `{name}` | {median:.2f} s | {min(values):.2f} to {max(values):.2f} s | {median / imports:.2f} |")
+        spread = f"{min(values):.2f} to {max(values):.2f} s"
+        rows.append(f"| `{name}` | {median:.2f} s | {spread} | {median / imports:.2f} |")
     table = "\n".join(rows)
     print(table)
     body = (
