@@ -7,6 +7,7 @@ machine it ran on and the day, so that no measurement in the docs is typed by ha
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import platform
@@ -26,7 +27,8 @@ def machine() -> str:
         mem = f", {memory:.0f} GiB"
     except (ValueError, OSError, AttributeError):
         mem = ""
-    parts = [f"{cores} CPU cores{mem}", f"{platform.system()} {platform.machine()}", f"Python {platform.python_version()}"]
+    parts = [f"{cores} CPU cores{mem}", f"{platform.system()} {platform.machine()}"]
+    parts.append(f"Python {platform.python_version()}")
     torch = sys.modules.get("torch")
     if torch is not None:
         gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
@@ -37,10 +39,8 @@ def machine() -> str:
 def command() -> str:
     """The command line that is running, as a user would type it from the project root."""
     script = Path(sys.argv[0])
-    try:
+    with contextlib.suppress(ValueError):  # a script outside the project keeps its path
         script = script.resolve().relative_to(DOCS.parent)
-    except ValueError:
-        pass
     return shlex.join(["python", str(script), *sys.argv[1:]])
 
 
