@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import textwrap
 
 import pytest
 from conftest import ROOT
@@ -48,3 +49,21 @@ def test_answered_without_importing_torch_lightning_or_optuna(script, args, code
     if code == 2:  # the error is the one line left on the terminal
         errors = [line for line in proc.stderr.splitlines() if not line.startswith("import time:")]
         assert len(errors) == 1 and errors[0].startswith("error: "), errors
+
+
+@pytest.mark.parametrize("overrides", [[], ["experiment=mnist1d_cnn", "optimizer=sgd", "lr_find=apply"], ["data=csv"]])
+def test_checking_a_config_imports_nothing_heavy(overrides):
+    """The whole check of a config that passes (or fails only on a required value) runs before torch loads."""
+    code = textwrap.dedent(f"""
+        import sys
+        from recipe.cli.early import answer_early
+        from recipe.validation.checks import check_train_config
+        try:
+            answer_early("train", check_train_config, {overrides!r})
+        except SystemExit as stop:
+            print("exit", stop.code)
+        print(sorted(m for m in {HEAVY!r} if m in sys.modules))
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT / "src", timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stdout + proc.stderr

@@ -89,10 +89,12 @@ def check_processes(trainer: Mapping[str, Any]) -> None:
     Lightning takes its ranks from SLURM there: ``srun -n1`` would silently train in one process, and ``python``
     without ``srun`` in a 2-task allocation waits forever for its second rank.
     """
-    from lightning.fabric.plugins.environments import SLURMEnvironment
-
     env = os.environ
-    if "SLURM_NTASKS" not in env or not SLURMEnvironment.detect():
+    if "SLURM_NTASKS" not in env:
+        return
+    from lightning.fabric.plugins.environments import SLURMEnvironment  # in a SLURM job only: Lightning is heavy
+
+    if not SLURMEnvironment.detect():
         return
     per_node = processes_per_node(trainer)
     if per_node is None:
