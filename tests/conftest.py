@@ -42,6 +42,14 @@ TINY = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def benchmark_pages_in_tmp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A benchmark a test runs writes its docs page to a temporary folder, never over docs/measurements/."""
+    import pages
+
+    monkeypatch.setattr(pages, "PAGES", tmp_path_factory.mktemp("measurements"))
+
+
 @pytest.fixture
 def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
     """Compose ``conf/<config_name>.yaml`` with overrides; outputs go to ``tmp_path``."""
