@@ -92,6 +92,7 @@ def test_logger_mlflow_without_mlflow_exits_2_naming_the_trackers_extra(tmp_path
         "error: logger='mlflow': needs the 'trackers' extra (mlflow): pip install -e '.[trackers]'"
     )
     assert "Traceback" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "run").exists()  # answered before the run folder, and before torch loads
 
 
 @pytest.mark.slow

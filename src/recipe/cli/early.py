@@ -1,7 +1,7 @@
 """What a command can be answered with before torch and Lightning load (seconds): Hydra's ``--help``, ``--cfg`` and
-``--info``, a config group given an option it does not have, a key no config holds, a sweep without ``-m``, and a
-value the config checks refuse. The entry scripts call ``answer_early`` first, under ``if __name__ == "__main__"``,
-then import what training needs."""
+``--info``, a config group given an option it does not have, a key no config holds, a sweep without ``-m``, an extra
+the config needs and the install lacks, and a value the config checks refuse. The entry scripts call
+``answer_early`` first, under ``if __name__ == "__main__"``, then import what training needs."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from recipe.cli.config import CONF_DIR, set_project_root
 from recipe.cli.console import print_error
 from recipe.cli.overrides import check_overrides
 from recipe.errors import ConfigError
+from recipe.extras import check_extras
 
 # Hydra's flags that print and exit without running the task: answered by Hydra itself, with no task to import
 HYDRA_INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc"}
@@ -51,9 +52,10 @@ def answer_early(config_name: str, check: Callable[[DictConfig], None], args: li
     with open_dict(cfg):  # as Hydra does before a job, so that ${hydra:runtime.output_dir} resolves
         cfg.hydra.runtime.output_dir = "<the run folder>"
     HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg.hydra
     try:
+        check_extras(cfg)  # logger=mlflow without the trackers extra, a postgresql:// study without psycopg
+        with open_dict(cfg):
+            del cfg.hydra
         check(cfg)
     except ConfigError as err:
         print_error(str(err))
