@@ -60,7 +60,7 @@ def _stand_in(name: str) -> type:
     return stand_in
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Module:
     """One parsed module: its top-level names, each a class, an expression or an import."""
 
@@ -70,7 +70,7 @@ class _Module:
     functions: set[str]
     values: dict[str, ast.expr]
     imports: dict[str, tuple[str, str | None]]  # local name -> (module, attribute or None for the module itself)
-    star_imports: tuple[str, ...]
+    star_imports: list[str]
 
 
 def _module_file(name: str) -> tuple[Path, bool] | None:
@@ -80,13 +80,11 @@ def _module_file(name: str) -> tuple[Path, bool] | None:
         spec = importlib.util.find_spec(top)  # a top-level name: finds, runs nothing
     except (ImportError, ValueError):
         return None
-    for i, part in enumerate(rest):
+    for depth in range(1, len(rest) + 1):  # each package's folder holds the next name, found without running it
         if spec is None or not spec.submodule_search_locations:
             return None
-        spec = importlib.machinery.PathFinder.find_spec(
-            ".".join([top, *rest[: i + 1]]), list(spec.submodule_search_locations)
-        )
-        del part
+        dotted = ".".join([top, *rest[:depth]])
+        spec = importlib.machinery.PathFinder.find_spec(dotted, list(spec.submodule_search_locations))
     if spec is None or not spec.origin or not spec.origin.endswith(".py"):
         return None
     return Path(spec.origin), spec.submodule_search_locations is not None
@@ -121,7 +119,7 @@ def _collect(module: _Module, body: list[ast.stmt]) -> None:
             source = _absolute(module, node)
             for alias in node.names:
                 if alias.name == "*":
-                    object.__setattr__(module, "star_imports", (*module.star_imports, source))
+                    module.star_imports.append(source)
                 else:
                     module.imports.setdefault(alias.asname or alias.name, (source, alias.name))
         elif isinstance(node, ast.If | ast.Try):  # TYPE_CHECKING blocks, optional imports: the first branch
@@ -138,7 +136,7 @@ def _parse(name: str) -> _Module | None:
         tree = ast.parse(path.read_text(encoding="utf-8"))
     except (OSError, SyntaxError, UnicodeDecodeError):
         return None
-    module = _Module(name, name if is_package else name.rpartition(".")[0], {}, set(), {}, {}, ())
+    module = _Module(name, name if is_package else name.rpartition(".")[0], {}, set(), {}, {}, [])
     _collect(module, tree.body)
     return module
 
