@@ -69,3 +69,12 @@ def test_a_class_made_at_run_time_is_read_by_importing_it(tmp_path, monkeypatch)
 def test_a_target_that_names_nothing_raises():
     with pytest.raises((ImportError, AttributeError, ValueError)):
         signatures.constructor_hints("recipe.data.NoSuchDataModule")
+
+
+def test_a_constant_computed_by_a_call_is_read_by_importing_it(tmp_path, monkeypatch):
+    (tmp_path / "computed_constant.py").write_text(
+        "STAGES = ('train', 'val')\n\ndef names():\n    return ('val/f1',)\n\n"
+        "class Module:\n    METRICS = (*(f'{s}/loss' for s in STAGES), *names())\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert signatures.class_constant("computed_constant.Module", "METRICS") == ("train/loss", "val/loss", "val/f1")

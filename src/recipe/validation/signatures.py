@@ -203,22 +203,21 @@ def _resolve_target(target: str) -> _Found:
     raise NotStatic(f"{target}: no source found")
 
 
-def _value(module: _Module, name: str, depth: int = 0) -> Any:
-    """The run-time value of a top-level ``name`` of ``module`` as an annotation or constant sees it."""
+def _value(module: _Module, name: str, depth: int, annotation: bool) -> Any:
+    """The run-time value of a top-level ``name`` of ``module`` as an annotation or constant sees it: in an
+    annotation, a name only a heavy module defines is a stand-in; a constant that needs one is not static."""
     if name in module.imports:
         source, attr = module.imports[name]
         if source in LIGHT_MODULES or source.split(".")[0] in ("typing", "typing_extensions", "collections"):
             imported = importlib.import_module(source)
             return imported if attr is None else getattr(imported, attr)
-    try:
-        found = _lookup(module.name, name, depth)
-    except NotStatic:
-        return _stand_in(name)
-    if found.cls is not None:
-        qualname = f"{found.module.name}.{found.cls.name}" if found.module else found.cls.name
-        return _stand_in(qualname)
+    found = _lookup(module.name, name, depth)
     if found.expr is not None and found.module is not None and depth < 20:
-        return _evaluate(found.module, found.expr, depth + 1)
+        return _evaluate(found.module, found.expr, depth + 1, annotation)
+    if not annotation:
+        raise NotStatic(f"{module.name}.{name}: a class, function or module in a constant")
+    if found.cls is not None:
+        return _stand_in(f"{found.module.name}.{found.cls.name}" if found.module else found.cls.name)
     return _stand_in(found.module_name or name)
 
 
@@ -248,11 +247,16 @@ def _evaluate(module: _Module, expr: ast.expr, depth: int = 0, annotation: bool 
     names = {n.id for n in ast.walk(expr) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - bound
     namespace: dict[str, Any] = {}
     for name in names:
-        if name in module.imports or name in module.values or name in module.classes:
-            namespace[name] = _value(module, name, depth)
+        if name in module.imports or name in module.values or name in module.classes or name in module.functions:
+            try:
+                namespace[name] = _value(module, name, depth, annotation)
+            except NotStatic:
+                if not annotation:
+                    raise
+                namespace[name] = _stand_in(name)
         elif hasattr(builtins, name):
             namespace[name] = getattr(builtins, name)
-        else:
+        elif annotation:
             namespace[name] = _stand_in(name)
     try:
         return eval(compile(ast.Expression(expr), module.name, "eval"), {"__builtins__": builtins, **namespace})
