@@ -36,8 +36,9 @@ def test_warmup_cosine_as_seen_by_the_optimizer():
     assert max(lrs) == pytest.approx(0.1)
 
 
-def test_warmup_in_whole_steps():
-    lrs = lrs_seen({"name": "constant", "warmup": 4}, steps=10)
+@pytest.mark.parametrize("warmup", [4, 4.0])  # 4.0 is whole: steps, as 4 is
+def test_warmup_in_whole_steps(warmup):
+    lrs = lrs_seen({"name": "constant", "warmup": warmup}, steps=10)
     assert lrs[:6] == pytest.approx([0.0, 0.025, 0.05, 0.075, 0.1, 0.1])
 
 

@@ -84,7 +84,8 @@ class SchedulerSpec:
         interval: ``step`` or ``epoch``; ``None`` picks the kind's own.
         frequency: step the scheduler every ``frequency`` intervals.
         monitor: metric for ``plateau``; ``None`` picks ``val/loss``.
-        **options: the kind's options (``warmup``: a fraction of the run below 1 or a whole number of ticks;
+        **options: the kind's options (``warmup``: a fraction of the run below 1, or a whole number of ticks,
+            ``2.0`` as ``2``;
             ``min_lr``; ``decay`` and ``decay_shape`` for ``wsd``; ``cycles`` and ``cycle_mult`` for
             ``cosine_restarts``; ``step_size``/``milestones``/``gamma``; any
             OneCycleLR or ReduceLROnPlateau argument).
@@ -117,9 +118,11 @@ class SchedulerSpec:
             isinstance(warmup, bool)
             or not isinstance(warmup, (int, float))
             or warmup < 0
-            or (isinstance(warmup, float) and warmup >= 1)
+            or (isinstance(warmup, float) and warmup >= 1 and not warmup.is_integer())
         ):
             raise config_error("scheduler.warmup", warmup, "a fraction of the run in [0, 1) or a whole number of steps")
+        if isinstance(warmup, float) and warmup >= 1:  # 2.0 is two steps, as 2 is; only a float below 1 is a fraction
+            options["warmup"] = int(warmup)
         if not 0 <= options.get("warmup_start_factor", 0.0) <= 1:
             raise config_error("scheduler.warmup_start_factor", options["warmup_start_factor"], "must be in [0, 1]")
         if options.get("min_lr", 0.0) < 0:
