@@ -36,6 +36,7 @@ from recipe.optim.lr_find import find_lr
 from recipe.runtime.checkpoint_io import load_checkpoint
 from recipe.runtime.distributed import isolate_multirun_job, launch_env
 from recipe.runtime.resume_path import resume_path
+from recipe.runtime.run_lock import run_lock
 from recipe.runtime.trainer import build_trainer, logged_metrics
 from recipe.sweeps.trial import pruned_reason
 from recipe.tasks.base import global_batch_size
@@ -114,7 +115,8 @@ def load_test_weights(trainer: L.Trainer, module: L.LightningModule, which: str)
 @entry_point(check_train_config)
 def main(cfg: DictConfig) -> float | list[float] | None:
     isolate_multirun_job(LAUNCH_ENV, __file__)  # in a -m sweep, Lightning's DDP children run this job only
-    return optimized_value(train(cfg), cfg.optimized_metric)
+    with run_lock():  # one run per run folder: a second start on it refuses in one line
+        return optimized_value(train(cfg), cfg.optimized_metric)
 
 
 if __name__ == "__main__":

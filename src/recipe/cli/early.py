@@ -9,16 +9,18 @@ import os
 import sys
 import types
 from collections.abc import Callable
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from recipe.cli.config import CONF_DIR, set_project_root
 from recipe.cli.console import print_error
-from recipe.cli.overrides import check_overrides
-from recipe.errors import ConfigError
+from recipe.cli.overrides import RUN_FLAGS, check_overrides
+from recipe.errors import ConfigError, config_error
 from recipe.extras import check_extras
+from recipe.runtime.run_lock import holder, launching_process, refusal
 
 # Hydra's flags that print and exit without running the task: answered by Hydra itself, with no task to import
 HYDRA_INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc"}
@@ -35,6 +37,28 @@ def _as_the_script(function: Callable[[DictConfig], None], script: str) -> Calla
     task = types.FunctionType(code, function.__globals__, "main")
     task.__module__ = "__main__"
     return task
+
+
+def check_run_folder(cfg: DictConfig, multirun: bool) -> None:
+    """Refuse in one line a run folder (``hydra.run.dir``; ``hydra.sweep.dir`` for ``-m``) that cannot be created
+    or written, or that another live run writes into, before Hydra writes into it (its tracebacks, or the first
+    run's ``.hydra`` overwritten). Only a folder that already exists can be in use; a timestamped one is new."""
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    try:
+        folder = Path(OmegaConf.select(cfg, key)).absolute()
+    except Exception:  # an interpolation only Hydra's job can resolve: left to Hydra
+        return
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise config_error(key, str(folder), f"{existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        read_only = os.statvfs(existing).f_flag & os.ST_RDONLY
+        raise config_error(
+            key, str(folder), f"{existing} is {'on a read-only file system' if read_only else 'not writable'}"
+        )
+    other = holder(folder) if existing == folder and launching_process() and not multirun else None
+    if other:
+        raise refusal(folder, other)
 
 
 def answer_early(config_name: str, check: Callable[[DictConfig], None], args: list[str] | None = None) -> None:
@@ -54,6 +78,7 @@ def answer_early(config_name: str, check: Callable[[DictConfig], None], args: li
     HydraConfig.instance().set_config(cfg)
     try:
         check_extras(cfg)  # logger=mlflow without the trackers extra, a postgresql:// study without psycopg
+        check_run_folder(cfg, multirun=any(a in RUN_FLAGS or a.replace(" ", "") == "hydra.mode=MULTIRUN" for a in args))
         with open_dict(cfg):
             del cfg.hydra
         check(cfg)

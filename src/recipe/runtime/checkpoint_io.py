@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -47,14 +47,20 @@ def remove_partial_saves(folder: str | Path) -> list[Path]:
 def atomic_save(checkpoint: dict[str, Any], path: str | Path) -> None:
     """``torch.save`` to a temp file next to ``path``, fsync it, then ``os.replace`` it onto ``path``.
 
+    The file gets the mode any new file gets (``0o666`` less the umask), as Lightning's own save gives it, so that a
+    group's TensorBoard or MLflow server can read it; ``tempfile.mkstemp`` would make it ``0o600``.
+
     Raises:
-        CheckpointWriteError: the folder cannot take the file (full disk, no permission); ``path`` is unchanged.
+        CheckpointWriteError: the folder cannot take the file (full disk, quota, no permission); ``path`` is
+            unchanged.
     """
     path = Path(path)
     temp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+        name = path.parent / f".{path.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}"
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        temp = name
         with os.fdopen(fd, "wb") as f:
             torch.save(checkpoint, f)
             f.flush()
@@ -62,14 +68,25 @@ def atomic_save(checkpoint: dict[str, Any], path: str | Path) -> None:
         os.replace(temp, path)
         temp = None
         _fsync_folder(path.parent)  # the rename itself survives a power cut
-    except OSError as err:
-        reason = os.strerror(err.errno) if err.errno else str(err)
-        full = " (disk full)" if err.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+    except (OSError, RuntimeError) as err:
+        cause = _os_error(err)
+        if cause is None:  # not a write failure (a bug, a CUDA error while copying): its own traceback
+            raise
+        reason = os.strerror(cause.errno) if cause.errno else str(cause)
+        full = " (disk full)" if cause.errno in (errno.ENOSPC, errno.EDQUOT) else ""
         message = f"cannot write checkpoint {path.name} in {path.parent}: {reason}{full}"
         raise CheckpointWriteError(f"{message}; the checkpoints already there are kept") from None
     finally:
         if temp is not None:
             Path(temp).unlink(missing_ok=True)
+
+
+def _os_error(err: BaseException) -> OSError | None:
+    """The ``OSError`` behind a failed write: ``err`` itself, or the one torch's writer turned into a
+    ``RuntimeError`` (``[enforce fail at inline_container.cc] unexpected pos``, raised while handling it)."""
+    while err is not None and not isinstance(err, OSError):
+        err = err.__cause__ or err.__context__
+    return err
 
 
 def _fsync_folder(folder: Path) -> None:
