@@ -1,0 +1,104 @@
+"""What a tracker must not do to a run: hold up its steps. Records to send go through a queue that a background
+thread empties; a tracker that is slow or down delays the records, never training."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+Send = Callable[[list[Any], list[Any]], None]
+
+
+class Outbox:
+    """Metrics and params on their way to a tracker, sent in batches by a daemon thread.
+
+    A batch that fails goes back to the front of the queue and is tried again ``retry_s`` later (or at once when
+    ``flush`` asks). ``on_error`` hears of each failure, and of a send still unanswered after ``slow_s`` (a SQLite
+    store waits 20 s for a lock before it fails), so the owner can warn once.
+
+    Args:
+        send: sends ``(metrics, params)``; raises when the tracker does not take them.
+        on_error: called with the exception of each failed send, in the thread.
+        retry_s: seconds between two tries while the tracker fails.
+        slow_s: seconds after which a send not yet answered is reported as a ``TimeoutError``.
+        batch: the most metrics and params in one send (MLflow takes 1000 metrics and 100 params per call).
+    """
+
+    def __init__(
+        self,
+        send: Send,
+        on_error: Callable[[Exception], None],
+        retry_s: float,
+        slow_s: float,
+        batch: tuple[int, int] = (1000, 100),
+    ) -> None:
+        self._send, self._on_error, self._batch = send, on_error, batch
+        self.retry_s, self.slow_s = retry_s, slow_s
+        self._metrics: list[Any] = []
+        self._params: list[Any] = []
+        self._sending: tuple[list[Any], list[Any]] | None = None  # the batch out now
+        self._sent_at = 0.0  # when it went out (time.monotonic)
+        self._slow_told = False  # on_error heard that it is slow
+        self._retry_at = 0.0  # no try before this time (time.monotonic) after a failure
+        self.failures = 0  # failed sends so far
+        self.failing = False  # the last send failed
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def put(self, metrics: Sequence[Any] = (), params: Sequence[Any] = ()) -> None:
+        """Queue records; returns at once."""
+        with self._cond:
+            slow = self._sending is not None and time.monotonic() - self._sent_at > self.slow_s and not self._slow_told
+            self._slow_told |= slow
+            self._metrics.extend(metrics)
+            self._params.extend(params)
+            if self._thread is None:  # started on first use: a logger that logs nothing starts no thread
+                self._thread = threading.Thread(target=self._run, name="tracker-outbox", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+        if slow:
+            self._on_error(TimeoutError(f"no answer for {self.slow_s:g} s"))
+
+    def _due(self) -> bool:
+        return bool(self._metrics or self._params) and time.monotonic() >= self._retry_at
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._due():
+                    self._cond.wait(max(self._retry_at - time.monotonic(), 0.0) or None)
+                sending = self._metrics[: self._batch[0]], self._params[: self._batch[1]]
+                del self._metrics[: len(sending[0])], self._params[: len(sending[1])]
+                self._sending, self._sent_at, self._slow_told = sending, time.monotonic(), False
+            try:
+                self._send(*sending)
+                error = None
+            except Exception as err:  # whatever the tracker raises: the records stay queued
+                error = err
+            with self._cond:
+                if error is not None and self._sending is sending:  # not given up by flush meanwhile
+                    self._metrics[:0], self._params[:0] = sending
+                    self._retry_at = time.monotonic() + self.retry_s
+                self._sending = None
+                self.failing = error is not None
+                self.failures += error is not None
+                self._cond.notify_all()
+            if error is not None:
+                self._on_error(error)
+
+    def flush(self, timeout: float) -> tuple[list[Any], list[Any]]:
+        """Send what is queued now, a retry at once after a failure, and wait until it is sent, a try fails, or
+        ``timeout`` seconds pass. Returns what is still unsent, which the queue gives up (the caller keeps it)."""
+        with self._cond:
+            failures = self.failures
+            self._retry_at = 0.0
+            self._cond.notify_all()
+            self._cond.wait_for(
+                lambda: self.failures > failures or not (self._metrics or self._params or self._sending), timeout
+            )
+            in_flight = self._sending or ([], [])
+            unsent = in_flight[0] + self._metrics, in_flight[1] + self._params
+            self._metrics, self._params, self._sending = [], [], None
+            return unsent
