@@ -18,15 +18,13 @@ from recipe.data import ArrayDataModule, Splits
 
 ROOT = PROJECT_ROOT
 
-# Tiny but real runs: a few batches, no progress bar or summary noise.
+# Tiny but real runs: a few batches, with the progress bar on as users run it (a DDP crash hid behind its absence).
 FAST = [
     "trainer.max_epochs=2",
     "trainer.limit_train_batches=4",
     "trainer.limit_val_batches=2",
     "trainer.limit_test_batches=2",
     "trainer.num_sanity_val_steps=0",
-    "trainer.enable_progress_bar=false",
-    "~callbacks.progress_bar",
     "~callbacks.model_summary",
 ]
 NO_LOGGER = [*FAST, "~logger", "~callbacks.lr_monitor"]  # the LR monitor needs a logger
@@ -37,8 +35,6 @@ TINY = [
     "++trainer.limit_val_batches=2",
     "++trainer.limit_test_batches=2",
     "++trainer.num_sanity_val_steps=0",
-    "++trainer.enable_progress_bar=false",
-    "~callbacks.progress_bar",
 ]
 
 

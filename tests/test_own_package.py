@@ -71,7 +71,7 @@ def test_a_net_and_data_module_from_the_users_package_train_and_test(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "OMP_NUM_THREADS": "1"}
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "test/acc" in result.stdout
+    assert "test/acc" in result.stdout + result.stderr  # with the progress bar, rich prints on stderr
     assert list((run_dir / "checkpoints").glob("epoch_000-*.ckpt"))
     wrong = subprocess.run(
         [*cmd[:-1], "+model.depth=3", f"hydra.run.dir={tmp_path / 'wrong'}"],

@@ -30,7 +30,7 @@ def test_the_bar_updates_at_its_rate_and_at_each_loops_last_batch(tmp_path, monk
     def run(refresh_rate: float) -> dict[str, list[int]]:
         updates.update(train=[], val=[])
         cfg = compose_config(
-            *[o for o in TINY if "progress_bar" not in o], "++trainer.limit_train_batches=12",
+            *TINY, "++trainer.limit_train_batches=12",
             "++trainer.limit_val_batches=6", "test=false", f"callbacks.progress_bar.refresh_rate={refresh_rate}",
             f"paths.output_dir={tmp_path}", f"paths.log_dir={tmp_path}",
         )  # fmt: skip
@@ -49,3 +49,12 @@ def test_the_first_batch_updates_on_a_machine_booted_moments_ago(monkeypatch):
     monkeypatch.setattr("recipe.callbacks.progress.time", SimpleNamespace(monotonic=lambda: 5.0))
     bar = ProgressBar(refresh_rate=0.001)
     assert [bar._due(batch, 12) for batch in range(12)] == [True] + [False] * 10 + [True]
+
+
+def test_a_disabled_bar_reads_no_batch_count():
+    # DDP disables the bar on every rank but 0; there Lightning never sets the dataloader index the count needs
+    bar = ProgressBar()
+    bar.disable()
+    bar._trainer = SimpleNamespace(sanity_checking=False, num_val_batches=[2], num_training_batches=4)
+    bar.on_validation_batch_end(bar._trainer, None, None, None, 0)
+    bar.on_train_batch_end(bar._trainer, None, None, None, 0)

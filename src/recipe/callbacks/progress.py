@@ -9,6 +9,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import RichProgressBar
 
+from recipe.cli.console import copy_rich_output_to_log
 from recipe.runtime.private_api import stop_refresh_thread
 
 
@@ -16,6 +17,9 @@ class ProgressBar(RichProgressBar):
     """``lightning.pytorch.callbacks.RichProgressBar`` (same arguments) that moves its bars and reads the metrics at
     most ``refresh_rate`` times a second, the rate rich draws them at, and at the last batch of each loop. Lightning's
     does it after every batch: on a small model that reading costs a few percent of each step.
+
+    Only rank 0 draws: Lightning disables the bar on the other processes of a DDP run, and there these hooks return
+    at once (Lightning's own reading of the validation batch count fails on a disabled bar).
 
     It also stops without waiting for Lightning's drawing thread, which sleeps ``1 / refresh_rate`` seconds between
     draws and is joined at the end of every fit, validation and test: up to a second each at the default rate.
@@ -27,6 +31,12 @@ class ProgressBar(RichProgressBar):
         # booted less than 1 / refresh_rate seconds ago, monotonic time being the time since boot)
         self._updated = -math.inf
 
+    def configure_columns(self, trainer: L.Trainer) -> list:
+        # Lightning calls this as it starts a bar, just after pointing rich's console at the bar's stream (stderr):
+        # what rich prints there from now on (the test table, the run report) still belongs in <run>/train.log
+        copy_rich_output_to_log()
+        return super().configure_columns(trainer)
+
     def _due(self, batch_idx: int, batches: int | float) -> bool:
         now = time.monotonic()
         if batch_idx + 1 < batches and now - self._updated < 1.0 / max(self.refresh_rate, 1e-9):
@@ -37,7 +47,7 @@ class ProgressBar(RichProgressBar):
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        if self._due(batch_idx, self.total_train_batches):
+        if self.is_enabled and self._due(batch_idx, self.total_train_batches):
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
     def on_validation_batch_end(
@@ -49,8 +59,7 @@ class ProgressBar(RichProgressBar):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        batches = self.total_val_batches_current_dataloader
-        if self._due(batch_idx, batches):
+        if self.is_enabled and self._due(batch_idx, self.total_val_batches_current_dataloader):
             super().on_validation_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
 
     def _stop_progress(self) -> None:  # Lightning's private hook: see recipe.runtime.private_api

@@ -14,6 +14,8 @@ import rich.syntax
 import rich.tree
 from lightning_utilities.core.rank_zero import rank_zero_only  # Lightning's own, light to import
 from omegaconf import DictConfig, OmegaConf
+from rich.console import Console, ConsoleRenderable, RenderHook
+from rich.control import Control
 
 FIRST = ("data", "model", "module", "optimizer", "scheduler", "trainer", "callbacks", "logger")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -61,11 +63,34 @@ class _Tee:
         return getattr(self.terminal, name)
 
 
+class _RichToLog(RenderHook):
+    """Writes what rich's console prints, uncoloured, into the run's log too while the console prints elsewhere than
+    the copied stdout: the progress bar points it at stderr, and Lightning's test table and the run report follow.
+    The bar's redraws (bare cursor moves) stay out."""
+
+    def process_renderables(self, renderables: list[ConsoleRenderable]) -> list[ConsoleRenderable]:
+        console = rich.get_console()
+        shown = [r for r in renderables if not isinstance(r, Control)]
+        if shown and not isinstance(console.file, _Tee):
+            for handler in _log_files():
+                log = Console(file=handler.stream, width=console.width, color_system=None, highlight=False)
+                for renderable in shown:
+                    log.print(renderable)
+        return renderables
+
+
+def copy_rich_output_to_log() -> None:
+    """Copy what rich's console prints into the run's log from now on. Lightning's rich progress bar replaces the
+    console's settings (hooks included) each time it starts a bar: ``recipe.callbacks.ProgressBar`` calls this then."""
+    rich.get_console().push_render_hook(_RichToLog())
+
+
 @contextmanager
 def copy_output_to_log() -> Iterator[None]:
     """While a job runs, its log file (Hydra's ``<run>/<task>.log``) gets what the terminal shows: Lightning's
     log messages (routed through the root logger Hydra set up), warnings, and everything printed to stdout.
-    The progress bar draws on stderr, so it stays out of the file."""
+    The progress bar draws on stderr, so it stays out of the file; what rich prints beside it is copied by
+    ``copy_rich_output_to_log``."""
     files = _log_files()
     for name in ("lightning", "lightning.pytorch", "lightning.fabric"):  # their own handlers bypass the root logger
         logger = logging.getLogger(name)
