@@ -7,9 +7,11 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -19,11 +21,15 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import lightning as L
 import optuna
 import pytest
+from conftest import FAST
 
 from recipe.errors import ConfigError
-from recipe.tracking import WandbLogger
+from recipe.tracking import MLFlowLogger, WandbLogger
+from recipe.tracking.mlflow_logger import CHECK_S, SLOW_S
+from recipe.tracking.outbox import Outbox
 from recipe.tracking.run_files import RunArtifacts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -285,3 +291,133 @@ def test_tensorboard_serves_the_layout_and_hparams_led_by_what_varies(search: Si
         assert "optimizer.lr" in varied
         assert [info["name"] for info in infos[: len(varied)]] == varied  # what varies comes first
         assert {"val/acc_best", "test/acc"} <= {m["name"]["tag"] for m in experiment["metricInfos"]}
+
+
+# ---------------------------------------------------------------- a tracker in trouble
+TRACKED = [*FAST, "logger=mlflow", "~callbacks.early_stopping", "trainer.log_every_n_steps=1"]
+NOT_TAKEN = "is not taking this run's records"
+
+
+def mlflow_runs(db: Path) -> list[tuple[str, str]]:
+    """``(run name, status)`` of every run in an MLflow SQLite store."""
+    with sqlite3.connect(db) as connection:
+        return connection.execute("SELECT name, status FROM runs").fetchall()
+
+
+def train_in_background(tmp_path: Path, *overrides: str) -> tuple[subprocess.Popen, list[str]]:
+    """Start ``src/train.py`` into ``tmp_path/run`` (MLflow store ``tmp_path/mlflow.db``); its output lines are
+    collected as they come."""
+    cmd = [sys.executable, str(ROOT / "src" / "train.py"), f"hydra.run.dir={tmp_path / 'run'}"]
+    cmd += [f"paths.log_dir={tmp_path}", *TRACKED, *overrides]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+    return proc, lines
+
+
+def wait_for(condition: Any, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_tracking_server_that_refuses_is_one_line_exit_2_and_no_run_folder(tmp_path: Path) -> None:
+    from conftest import run_script
+
+    uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    proc = run_script("train.py", *TRACKED, f"logger.mlflow.tracking_uri={uri}", run_dir=tmp_path / "run")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: logger.mlflow.tracking_uri='{uri}': cannot be reached ([Errno 111] Connection refused); "
+        "start the server, or choose another store (sqlite:///<file>), or leave logger=mlflow out"
+    ]
+    assert "Traceback" not in proc.stdout and not (tmp_path / "run").exists()
+
+
+def test_a_tracking_server_that_never_answers_is_refused_within_the_check_time(tmp_path: Path) -> None:
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        start = time.monotonic()
+        with pytest.raises(ConfigError, match=r"^logger.mlflow.tracking_uri=.*: (no answer within|cannot be reached)"):
+            MLFlowLogger(run_dir=tmp_path, experiment_name="train", tracking_uri=uri)
+        assert time.monotonic() - start < CHECK_S + 1
+
+
+def test_a_locked_sqlite_store_is_refused_at_start_within_the_check_time(tmp_path: Path) -> None:
+    db = tmp_path / "mlflow.db"
+    MLFlowLogger(run_dir=tmp_path, experiment_name="train", tracking_uri=f"sqlite:///{db}")  # creates the store
+    with sqlite3.connect(db, isolation_level=None) as lock:
+        lock.execute("BEGIN EXCLUSIVE")
+        start = time.monotonic()
+        with pytest.raises(ConfigError, match=r"cannot be written \(database is locked for 10 s\)"):
+            MLFlowLogger(run_dir=tmp_path, experiment_name="train", tracking_uri=f"sqlite:///{db}")
+        assert time.monotonic() - start < CHECK_S + 1
+        lock.execute("ROLLBACK")
+
+
+def test_a_store_locked_mid_training_costs_one_warning_and_no_metric(tmp_path: Path) -> None:
+    proc, lines = train_in_background(tmp_path, "trainer.max_epochs=60")
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    wait_for(last.exists)  # training is under way
+    with sqlite3.connect(tmp_path / "mlflow.db", isolation_level=None) as lock:
+        lock.execute("BEGIN EXCLUSIVE")
+        locked_at = last.stat().st_mtime
+        wait_for(lambda: any(NOT_TAKEN in line for line in lines), SLOW_S + 30)  # during training, or at its end
+        assert last.stat().st_mtime > locked_at  # epochs went on under the lock
+        lock.execute("ROLLBACK")
+    assert proc.wait(timeout=300) == 0, "".join(lines[-30:])
+    assert sum(NOT_TAKEN in line for line in lines) == 1
+    assert not any("Traceback" in line for line in lines)
+    assert mlflow_runs(tmp_path / "mlflow.db") == [("run", "FINISHED")]
+    with sqlite3.connect(tmp_path / "mlflow.db") as connection:  # every epoch's val/acc, sent once unlocked
+        steps = connection.execute("SELECT COUNT(DISTINCT step) FROM metrics WHERE key = 'val/acc'").fetchone()[0]
+    assert steps == 60
+
+
+def test_a_sigtermed_run_ends_its_mlflow_run_killed(tmp_path: Path) -> None:
+    proc, lines = train_in_background(tmp_path, "trainer.max_epochs=200")
+    wait_for((tmp_path / "run" / "checkpoints" / "last.ckpt").exists)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 143, "".join(lines[-30:])
+    assert mlflow_runs(tmp_path / "mlflow.db") == [("run", "KILLED")]
+
+
+class FailAtEpoch(L.Callback):
+    """Raises at the end of epoch 1: a run that fails after it started logging."""
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch == 1:
+            raise RuntimeError("injected")
+
+
+def test_a_failed_run_ends_its_mlflow_run_failed(make_cfg: Any, tmp_path: Path) -> None:
+    from train import train
+
+    cfg = make_cfg(*TRACKED, "trainer.max_epochs=3", "+callbacks.fail._target_=test_tracking.FailAtEpoch")
+    with pytest.raises(RuntimeError, match="injected"):
+        train(cfg)
+    assert mlflow_runs(tmp_path / "mlflow.db") == [(tmp_path.name, "FAILED")]
+
+
+def test_the_outbox_keeps_what_fails_retries_it_and_sends_in_order() -> None:
+    sent: list[int] = []
+    errors: list[Exception] = []
+    down = threading.Event()
+    down.set()
+
+    def send(metrics: list[int], params: list[int]) -> None:
+        if down.is_set():
+            raise ConnectionError("down")
+        sent.extend(metrics)
+
+    outbox = Outbox(send, errors.append, retry_s=60, slow_s=60, batch=(2, 2))
+    outbox.put([1, 2, 3])
+    assert outbox.flush(timeout=5) == ([1, 2, 3], [])  # a failed try: handed back, in order
+    assert outbox.failing and errors
+    outbox.put([4, 5, 6])
+    down.clear()
+    assert outbox.flush(timeout=5) == ([], [])  # retried at once by flush, not 60 s later
+    assert sent == [4, 5, 6] and not outbox.failing

@@ -50,8 +50,7 @@ class Outbox:
     def put(self, metrics: Sequence[Any] = (), params: Sequence[Any] = ()) -> None:
         """Queue records; returns at once."""
         with self._cond:
-            slow = self._sending is not None and time.monotonic() - self._sent_at > self.slow_s and not self._slow_told
-            self._slow_told |= slow
+            slow = self._newly_slow()
             self._metrics.extend(metrics)
             self._params.extend(params)
             if self._thread is None:  # started on first use: a logger that logs nothing starts no thread
@@ -60,6 +59,12 @@ class Outbox:
             self._cond.notify_all()
         if slow:
             self._on_error(TimeoutError(f"no answer for {self.slow_s:g} s"))
+
+    def _newly_slow(self) -> bool:
+        """The send out now has gone unanswered for ``slow_s``, and nobody was told yet (call under the lock)."""
+        slow = self._sending is not None and time.monotonic() - self._sent_at > self.slow_s and not self._slow_told
+        self._slow_told |= slow
+        return slow
 
     def _due(self) -> bool:
         return bool(self._metrics or self._params) and time.monotonic() >= self._retry_at
@@ -90,14 +95,20 @@ class Outbox:
 
     def flush(self, timeout: float) -> tuple[list[Any], list[Any]]:
         """Send what is queued now, a retry at once after a failure, and wait until it is sent, a try fails, or
-        ``timeout`` seconds pass. Returns what is still unsent, which the queue gives up (the caller keeps it)."""
+        ``timeout`` seconds pass (a send unanswered after ``slow_s`` is reported meanwhile). Returns what is still
+        unsent, which the queue gives up (the caller keeps it)."""
         with self._cond:
             failures = self.failures
             self._retry_at = 0.0
             self._cond.notify_all()
-            self._cond.wait_for(
-                lambda: self.failures > failures or not (self._metrics or self._params or self._sending), timeout
-            )
+
+            def done() -> bool:
+                return self.failures > failures or not (self._metrics or self._params or self._sending)
+
+            if not self._cond.wait_for(done, min(timeout, self.slow_s)):
+                if self._newly_slow():
+                    self._on_error(TimeoutError(f"no answer for {self.slow_s:g} s"))
+                self._cond.wait_for(done, max(timeout - self.slow_s, 0.0))
             in_flight = self._sending or ([], [])
             unsent = in_flight[0] + self._metrics, in_flight[1] + self._params
             self._metrics, self._params, self._sending = [], [], None
