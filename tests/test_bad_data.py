@@ -52,7 +52,72 @@ def ids(tmp_path):
     return table(tmp_path, "name,label\n" + "".join(f"n{i},{i % 2}\n" for i in range(60)))
 
 
+def numbers_with(cells, column="a"):
+    """TABLE with the given cells in place of the first rows' values of ``column`` (a numeric one)."""
+    rows = [line.split(",") for line in TABLE.splitlines()]
+    index = rows[0].index(column)
+    for row, cell in zip(rows[1:], cells, strict=False):
+        row[index] = cell
+    return "\n".join(",".join(r) for r in rows) + "\n"
+
+
+def many_numbers(stray):
+    """A numeric column of 60 distinct values, with ``stray`` in rows 3 and 7."""
+    cells = [str(i / 7) for i in range(60)]
+    cells[2] = cells[6] = stray
+    return "a,label\n" + "".join(f"{c},{i % 2}\n" for i, c in enumerate(cells))
+
+
+def semicolons(tmp_path):
+    return table(tmp_path, TABLE.replace(",", ";").replace(";x;", ";0,5;").replace(";y;", ";1,5;"))
+
+
+def lists(tmp_path):
+    pq.write_table(pa.table({"a": [[1, 2]] * 10, "label": [0, 1] * 5}), tmp_path / "t.parquet")
+    return str(tmp_path / "t.parquet")
+
+
 CASES = {
+    "duplicate column names": (
+        lambda p: TableDataModule(table(p, TABLE.replace("a,b,", "a,a,")), target="label"),
+        ["data.path=", "t.csv", "column 'a' appears 2 times", "unique"],
+    ),
+    "a folder as data.path": (
+        lambda p: TableDataModule(str(p), target="label"),
+        ["data.path=", "a folder", ".csv, .tsv, .parquet"],
+    ),
+    "a header only": (lambda p: TableDataModule(table(p, "a,b,label\n"), target="label"), ["t.csv", "has no rows"]),
+    "spreadsheet missing tokens": (
+        lambda p: TableDataModule(table(p, numbers_with(["1", "?", "n/a", "-"])), target="label"),
+        ["data.missing='error'", "column 'a'", "3 missing values", "first in row 2"],
+    ),
+    "numbers with stray strings": (
+        lambda p: TableDataModule(table(p, many_numbers("oops")), target="label", missing="impute"),
+        ["data.features='a'", "holds numbers but for 2 cell(s): 'oops' in row(s) 3, 7", "data.missing_values"],
+    ),
+    "numbers with stray strings, more categories allowed": (
+        lambda p: TableDataModule(
+            table(p, many_numbers("1.5.2")), target="label", missing="impute", max_categories=400
+        ),
+        ["data.features='a'", "'1.5.2' in row(s) 3, 7"],
+    ),
+    "a target of numbers with a stray string": (
+        lambda p: TableDataModule(table(p, many_numbers("oops")), target="a", features=["label"]),
+        ["data.target='a'", "'oops'"],
+    ),
+    "a column of missing values": (
+        lambda p: TableDataModule(table(p, numbers_with(["NA"] * 10)), target="label", missing="impute"),
+        ["data.features='a'", "holds no values"],
+    ),
+    "a list column": (lambda p: TableDataModule(lists(p), target="label"), ["data.features='a'", "type list"]),
+    "the wrong delimiter given": (
+        lambda p: TableDataModule(semicolons(p), target="label", delimiter=","),
+        ["data.path=", "not a readable .csv file", "data.delimiter=','", "data.decimal="],
+    ),
+    "a file as an image folder": (
+        lambda p: ImageFolderDataModule(table(p)),
+        ["data.path=", "t.csv", "a file; give a folder of class subfolders"],
+    ),
     "missing file": (
         lambda p: TableDataModule(str(p / "no.csv"), target="label"),
         ["data.path=", "no.csv", "no such file"],
@@ -114,6 +179,13 @@ def test_bad_input_is_one_line_naming_it(tmp_path, case):
     assert "\n" not in message
     for part in expected:
         assert part in message
+    assert "max_categories" not in message or "too many strings" in case  # its advice only for a real category
+
+
+def test_a_stray_string_in_new_rows_is_named_with_its_row(tmp_path):
+    dm = TableDataModule(table(tmp_path, many_numbers("0.5")), target="label")
+    with pytest.raises(ConfigError, match=r"data.features='a'.*'oops' in row\(s\) 3, 7"):
+        next(dm.predict_batches(table(tmp_path, many_numbers("oops"), "new.csv")))
 
 
 def test_skip_corrupt_leaves_the_file_out(tmp_path, caplog):

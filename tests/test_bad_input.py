@@ -6,10 +6,12 @@ from __future__ import annotations
 import pytest
 from conftest import NO_LOGGER, run_script
 from omegaconf import OmegaConf
+from torch.cuda import is_available
 
 from recipe.validation.checks import check_train_config
 from train import main, train
 
+CUDA = is_available()
 # (overrides, what the error line must name: the key and the value as the user typed it)
 BAD = [
     (["optimizer.lr=abc"], "optimizer.lr='abc'"),
@@ -30,6 +32,16 @@ BAD = [
     (["trainer.precision=8"], "trainer.precision=8"),
     (["lr_find=plot", "lr_find.mode=cubic"], "lr_find.mode='cubic'"),
     (["lr_find=apply", "ckpt_path=some/last.ckpt"], "lr_find='apply'"),
+    (["trainer.devices=0"], "trainer.devices=0"),
+    (["trainer.devices=-2"], "trainer.devices=-2"),
+    (["trainer.devices=abc"], "trainer.devices='abc'"),
+    (["trainer.accelerator=gpuu"], "trainer.accelerator='gpuu'"),
+]
+# what only the machine that trains can judge: rejected in train(), before any data is loaded
+MACHINE = [
+    (["threads=100000"], "threads=100000: more than the"),
+    *([(["trainer.accelerator=gpu"], "trainer.accelerator='gpu': this machine has no CUDA GPU")] * (not CUDA)),
+    *([(["trainer.devices=64"], "trainer.devices=64: asks for GPU 63")] * CUDA),
 ]
 # ranges a constructor judges (the optimizer's arguments, a positive batch): rejected as the run builds that object,
 # before any data is loaded
@@ -54,9 +66,10 @@ def test_rejected_by_the_check_before_anything_is_built(make_cfg, overrides, nam
     assert named in str(caught.value).splitlines()[0]
 
 
-@pytest.mark.parametrize(
-    "overrides, named", BAD + BUILT + NEEDS_DATA, ids=[" ".join(o) for o, _ in BAD + BUILT + NEEDS_DATA]
-)
+ALL = BAD + MACHINE + BUILT + NEEDS_DATA
+
+
+@pytest.mark.parametrize("overrides, named", ALL, ids=[" ".join(o) for o, _ in ALL])
 def test_the_entry_point_prints_one_line_and_exits_2(make_cfg, capsys, tmp_path, overrides, named):
     with pytest.raises(SystemExit) as exit_info:
         main(make_cfg(*NO_LOGGER, *overrides))
@@ -98,3 +111,20 @@ def test_train_log_holds_what_the_terminal_showed(tmp_path):
     for shown in ("optimizer", "Seed set to 0", "run report", "Verdict:", "test/acc", f"Outputs: {tmp_path}"):
         assert shown in result.stdout + result.stderr and shown in log, shown
     assert OmegaConf.load(tmp_path / ".hydra" / "config.yaml").optimizer.lr == 1e-3
+
+
+@pytest.mark.parametrize("content", [b"epoch,loss\n1,0.5\n", b"hello\n", b""], ids=["csv", "text", "empty"])
+def test_a_file_that_is_not_a_checkpoint_is_named_so(make_cfg, capsys, tmp_path, content):
+    (tmp_path / "notes.txt").write_bytes(content)
+    with pytest.raises(SystemExit) as exit_info:
+        main(make_cfg(*NO_LOGGER, f"ckpt_path={tmp_path / 'notes.txt'}"))
+    assert exit_info.value.code == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("error: ckpt_path=") and "notes.txt" in line and "not a checkpoint" in line
+
+
+def test_a_batch_larger_than_the_training_rows_warns_in_one_line(make_cfg, caplog):
+    metrics = train(make_cfg(*NO_LOGGER, "trainer.max_epochs=1", "data.batch_size=100000"))
+    warned = [r.getMessage() for r in caplog.records if "data.batch_size=100000 is more than the" in r.getMessage()]
+    assert len(warned) == 1 and "1257 training rows" in warned[0] and "data.batch_size=1257" in warned[0]
+    assert "test/acc" in metrics  # it still runs: one full-batch step an epoch

@@ -172,3 +172,42 @@ def test_regression_trains_and_predicts_in_target_units(tmp_path, make_cfg):
     predicted = np.array([float(r["prediction"]) for r in rows])
     truth = pq.read_table(path).column("value").to_numpy()
     assert np.abs(predicted - truth).mean() < 3.0
+
+
+ROWS = [["x", "colour", "label"], *[[f"{i / 4:.2f}", "red" if i % 3 else "blue", "ab"[i % 2]] for i in range(40)]]
+
+
+def text(delimiter=",", decimal=".", newline="\n"):
+    lines = [delimiter.join(c.replace(".", decimal) for c in row) for row in ROWS]
+    return newline.join(lines) + newline
+
+
+@pytest.mark.parametrize(
+    "name, content, encoding",
+    [
+        ("t.csv", text(";", ","), "utf-8"),  # a European spreadsheet's export: ; between fields, decimal commas
+        ("t.csv", text("\t"), "utf-8"),  # a TSV saved as .csv
+        ("t.tsv", text("\t"), "utf-8"),
+        ("t.csv", text("|"), "utf-8"),
+        ("t.csv", text(newline="\r\n"), "utf-8"),  # Windows line endings
+        ("t.csv", text(), "utf-8-sig"),  # Excel's UTF-8 with a byte order mark
+    ],
+    ids=["semicolons and decimal commas", "tabs in a .csv", "tsv", "pipes", "windows line endings", "utf-8 bom"],
+)
+def test_a_table_is_read_as_it_was_written(tmp_path, name, content, encoding):
+    (tmp_path / name).write_text(content, encoding=encoding, newline="")
+    dm = TableDataModule(str(tmp_path / name), target="label", standardize=False, val_fraction=0.25)
+    dm.setup()
+    assert dm.input_shape == (3,)  # x a number, colour two categories: not x one-hot into 40 columns
+    x = dm.datasets["train"].tensors[0][:, 0].numpy()
+    assert set(np.round(x, 2)) <= {i / 4 for i in range(40)} and x.max() > 1
+
+
+def test_spreadsheet_missing_tokens_are_imputed_as_missing_numbers(tmp_path):
+    cells = ["?", "n/a", "NA", "N/A", "-", "null", "NaN", "#N/A", ""]
+    rows = [*ROWS[:1], *[[c, *row[1:]] for c, row in zip(cells, ROWS[1:], strict=False)], *ROWS[len(cells) + 1 :]]
+    (tmp_path / "t.csv").write_text("\n".join(",".join(r) for r in rows) + "\n")
+    dm = TableDataModule(str(tmp_path / "t.csv"), target="label", missing="impute")
+    dm.setup()
+    assert dm.input_shape == (4,)  # x, its missing indicator, two colours
+    assert dm.fitted["features"]["columns"][0]["kind"] == "numeric"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from recipe.data.batched import BatchedTensorDataset, keep_batch
 from recipe.data.resumable import train_loader
 from recipe.errors import config_error, require_fraction, require_positive_int
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -187,6 +190,14 @@ class ArrayDataModule(L.LightningDataModule):
         return DataLoader(dataset, batch_size=batch_size, **kwargs)
 
     def train_dataloader(self) -> DataLoader:
+        rows = len(self.datasets["train"])
+        if self.batch_size > rows and (self.trainer is None or self.trainer.is_global_zero):
+            # a warning, not an error: a small table with the default batch is a fair run; one line, in train.log
+            log.warning(
+                f"data.batch_size={self.batch_size} is more than the {rows} training rows: each epoch is one step "
+                f"on all of them, and optimizer.lr_scaling (if set) scales the LR for {self.batch_size}; "
+                f"data.batch_size={rows} or less takes more steps"
+            )
         return self._loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:

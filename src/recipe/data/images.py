@@ -22,7 +22,8 @@ def class_folders(folder: Path, key: str) -> dict[str, list[Path]]:
     """``{class name: its images}`` for a folder of class subfolders; a ``ConfigError`` for an empty class or no
     images at all."""
     if not folder.is_dir():
-        raise config_error(key, str(folder), "no such folder")
+        what = "a file; give a folder of class subfolders" if folder.is_file() else "no such folder"
+        raise config_error(key, str(folder), what)
     classes = {d.name: image_files(d) for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")}
     if not classes:
         found = len(image_files(folder))

@@ -30,12 +30,15 @@ from recipe.data.mapped import MappedRows, open_rows
 from recipe.data.table_file import TableFile, table_bytes
 from recipe.data.table_prep import (
     MISSING_POLICIES,
+    CsvFormat,
     FeatureStats,
     TablePreprocessor,
+    check_feature_columns,
     first_missing,
     kind_of,
     numbers,
     refuse_missing,
+    refuse_stray_strings,
 )
 from recipe.errors import ConfigError, config_error
 
@@ -65,7 +68,12 @@ class TableDataModule(FittedPreprocessing, ArrayDataModule):
         id_column: a column naming each row in predictions (never a feature); ``None`` numbers the rows.
         task: ``classification`` or ``regression``; ``None`` infers it from the target (see ``infer_task``):
             booleans, strings and integers classify, real numbers regress.
-        missing: ``error`` refuses missing values; ``impute`` fills them (see ``TablePreprocessor``).
+        missing: ``error`` refuses missing values; ``impute`` fills them (see ``TablePreprocessor``). Missing
+            values are empty cells and the tokens spreadsheets write for none (``table_prep.MISSING_TOKENS``).
+        missing_values: more cells read as missing (``["unknown"]``).
+        delimiter: a CSV's field separator; ``None`` detects it from the first lines (``,``, ``;``, tab, ``|``).
+        decimal: a CSV's decimal point, ``.`` or ``,``; ``None`` detects it (``,`` in a file not delimited by
+            commas whose numbers are written ``1,5``).
         max_categories: the most distinct strings a string column may hold to be one-hot encoded, and the most
             distinct integers a target may hold to be taken for class labels.
         val_fraction: share of the training rows held out for validation.
@@ -88,6 +96,9 @@ class TableDataModule(FittedPreprocessing, ArrayDataModule):
         id_column: str | None = None,
         task: str | None = None,
         missing: str = "error",
+        missing_values: list[str] | None = None,
+        delimiter: str | None = None,
+        decimal: str | None = None,
         max_categories: int = 50,
         val_fraction: float = 0.1,
         test_fraction: float = 0.2,
@@ -105,6 +116,7 @@ class TableDataModule(FittedPreprocessing, ArrayDataModule):
         check_cache(cache, cache_limit_mb)
         if isinstance(max_categories, bool) or not isinstance(max_categories, int) or max_categories < 1:
             raise config_error("data.max_categories", max_categories, "must be a positive integer")
+        self.format = CsvFormat(delimiter, decimal, tuple(missing_values or ()))
         self.path, self.target, self.test_path = Path(path).expanduser(), target, test_path
         self.features = list(features) if features is not None else None
         self.id_column, self.task_setting, self.missing = id_column, task, missing
@@ -171,9 +183,10 @@ class TableDataModule(FittedPreprocessing, ArrayDataModule):
     def _fit(self) -> dict[str, Part]:
         """Fit the preprocessing on the training rows (``self.fitted``); each split's file, rows (in file order),
         prepared targets and name in errors."""
-        train_file, source = TableFile(self.path, "data.path", self.stream), f"data.path={str(self.path)!r}"
+        train_file = TableFile(self.path, "data.path", self.stream, self.format)
+        source = f"data.path={str(self.path)!r}"
         target = self._check_columns(train_file, source)
-        test_file = TableFile(self.test_path, "data.test_path", self.stream) if self.test_path else None
+        test_file = TableFile(self.test_path, "data.test_path", self.stream, self.format) if self.test_path else None
         test_source = f"data.test_path={self.test_path!r}" if self.test_path else source
         test_target = self._check_columns(test_file, test_source) if test_file else None
         task = self.task_setting or infer_task(target, self.target, self.max_categories)
@@ -188,6 +201,7 @@ class TableDataModule(FittedPreprocessing, ArrayDataModule):
         features = self.features if self.features is not None else self._default_features(train_file)
         stats = FeatureStats(features, source, self.max_categories, self.seed)
         for first, batch in train_file.batches(features):
+            check_feature_columns(batch, features, source, first)
             if self.missing == "error":  # the whole file, so the error names the file's row
                 refuse_missing(batch, features, source, first)
             stats.update(batch.take(rows_in(train_rows, first, batch.num_rows)))
@@ -235,6 +249,9 @@ class TableDataModule(FittedPreprocessing, ArrayDataModule):
                 f"no such column in {source}; its columns: {names}",
             )  # fmt: skip
         target = file.column(self.target)
+        if not len(target):
+            raise config_error(file.key, str(file.path), "has no rows (a header only)")
+        refuse_stray_strings(target, "data.target", self.target, source)
         count, row = first_missing(target)
         if count:
             raise config_error(
@@ -287,7 +304,7 @@ class TableDataModule(FittedPreprocessing, ArrayDataModule):
         with the training run's preprocessing (never refitted). Its columns must be training's: the features, and
         optionally the target and the id column; they are checked before the first batch."""
         state = self._state()
-        file, source = TableFile(path, "data.path", stream=True), f"data.path={str(path)!r}"
+        file, source = TableFile(path, "data.path", stream=True, fmt=self.format), f"data.path={str(path)!r}"
         prep = TablePreprocessor(state["features"])
         prep.check_columns(file.schema.empty_table(), source)
         extra = [c for c in file.column_names if c not in state["columns"]]

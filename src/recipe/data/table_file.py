@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from recipe.data.table_prep import check_suffix, csv_options, read_table, unreadable
+from recipe.data.table_prep import DETECT, CsvFormat, check_header, check_suffix, csv_options, read_table, unreadable
 
 PARQUET_BATCH = 65_536  # rows per streamed Parquet batch
 CSV_BLOCK = 1 << 20  # bytes per streamed CSV block: pyarrow's default, as read_csv infers types from its first one
@@ -27,17 +27,19 @@ class TableFile:
         path: a ``.csv``, ``.tsv`` or ``.parquet`` file.
         key: the config key that names it, for errors.
         stream: read in batches instead of whole.
+        fmt: how a CSV is written (its delimiter, decimal point, missing values).
     """
 
-    def __init__(self, path: str | Path, key: str, stream: bool) -> None:
-        self.path, self.key = Path(path).expanduser(), key
-        self.table = None if stream else read_table(self.path, key)
+    def __init__(self, path: str | Path, key: str, stream: bool, fmt: CsvFormat = DETECT) -> None:
+        self.path, self.key, self.fmt = Path(path).expanduser(), key, fmt
+        self.table = None if stream else read_table(self.path, key, fmt)
         if stream:
             check_suffix(self.path, key)
-            with unreadable(key, self.path):
+            with unreadable(key, self.path, fmt):
                 self.schema = pq.ParquetFile(self.path).schema_arrow if self._parquet else self._open_csv(None).schema
         else:
             self.schema = self.table.schema
+        check_header(self.schema.names, key, self.path)
 
     @property
     def _parquet(self) -> bool:
@@ -48,7 +50,7 @@ class TableFile:
         return list(self.schema.names)
 
     def _open_csv(self, columns: list[str] | None) -> pacsv.CSVStreamingReader:
-        parse, convert = csv_options(self.path, columns)
+        parse, convert = csv_options(self.path, self.fmt, columns)
         read = pacsv.ReadOptions(block_size=CSV_BLOCK)
         return pacsv.open_csv(self.path, read_options=read, parse_options=parse, convert_options=convert)
 
@@ -58,7 +60,7 @@ class TableFile:
             yield 0, self.table.select(columns)
             return
         first = 0
-        with unreadable(self.key, self.path):
+        with unreadable(self.key, self.path, self.fmt):
             if self._parquet:
                 reader = pq.ParquetFile(self.path).iter_batches(batch_size=PARQUET_BATCH, columns=columns)
             else:

@@ -9,8 +9,11 @@ that a table streamed from disk is fitted as one read whole.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import csv
+import re
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +27,68 @@ from recipe.errors import ConfigError, config_error
 
 SUFFIXES = (".csv", ".tsv", ".parquet")
 MISSING_POLICIES = ("error", "impute")
+# Cells read as missing in every column: pyarrow's own list (empty, NA, N/A, n/a, NaN, null, #N/A, ...) and what
+# spreadsheets and survey exports also write for "no value".
+MISSING_TOKENS = (*pacsv.ConvertOptions().null_values, "?", "-", "--", ".", "na", "N/a", "Null", "None", "none")
+DELIMITERS = (",", ";", "\t", "|")
+SNIFF_BYTES = 1 << 16  # the first lines a CSV's delimiter and decimal point are detected from
+STRAY_SHARE = 0.1  # a string column whose present cells are numbers but for at most this share: numbers, mistyped
+NUMBER = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
+
+
+@dataclass(frozen=True)
+class CsvFormat:
+    """How a CSV is written: ``None`` detects ``delimiter`` and ``decimal`` from the file's first lines.
+
+    Args:
+        delimiter: the field separator (``,``, ``;``, a tab, ``|`` ...).
+        decimal: the decimal point of its numbers, ``.`` or ``,``.
+        missing_values: cells read as missing besides ``MISSING_TOKENS``.
+    """
+
+    delimiter: str | None = None
+    decimal: str | None = None
+    missing_values: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        if self.delimiter is not None and (not isinstance(self.delimiter, str) or len(self.delimiter) != 1):
+            raise config_error("data.delimiter", self.delimiter, "one character, e.g. ';', or null to detect it")
+        if self.decimal not in (None, ".", ","):
+            raise config_error("data.decimal", self.decimal, "'.' or ',', or null to detect it")
+
+    def detect(self, path: Path) -> tuple[str, str]:
+        """The delimiter and decimal point of the CSV at ``path``: as set, else read off its first lines (the
+        delimiter that splits every line into the same number of fields, the most fields winning; a decimal comma
+        when the delimiter is not a comma and numbers are written ``1,5``)."""
+        with path.open(encoding="utf-8", errors="replace", newline="") as file:
+            text = file.read(SNIFF_BYTES)
+        lines = text.splitlines()[:-1] if len(text) == SNIFF_BYTES else text.splitlines()  # the last may be cut
+        lines = [line for line in lines if line.strip()][:100]
+        delimiter = self.delimiter or _delimiter(lines, "\t" if path.suffix.lower() == ".tsv" else ",")
+        if self.decimal is not None:
+            return delimiter, self.decimal
+        cells = [cell.strip() for row in csv.reader(lines[1:], delimiter=delimiter) for cell in row]
+        commas = delimiter != "," and any(re.fullmatch(r"[+-]?\d*,\d+", c) for c in cells)
+        return delimiter, "," if commas else "."
+
+
+DETECT = CsvFormat()  # every setting detected from the file
+
+
+def _delimiter(lines: list[str], default: str) -> str:
+    """The delimiter that splits every line in ``lines`` into the same number (> 1) of fields, the most winning."""
+    best, most = default, 1
+    for delimiter in DELIMITERS:
+        counts = {len(row) for row in csv.reader(lines, delimiter=delimiter)}
+        if len(counts) == 1 and (n := counts.pop()) > most:
+            best, most = delimiter, n
+    return best
 
 
 def check_suffix(path: Path, key: str) -> None:
     """Raise a ``ConfigError`` naming ``key`` unless ``path`` is an existing file with a known suffix."""
+    if path.is_dir():
+        raise config_error(key, str(path), f"a folder; give a table file ({', '.join(SUFFIXES)})")
     if path.suffix.lower() not in SUFFIXES:
         raise config_error(key, str(path), f"must end in one of {', '.join(SUFFIXES)}")
     if not path.is_file():
@@ -35,30 +96,101 @@ def check_suffix(path: Path, key: str) -> None:
 
 
 @contextmanager
-def unreadable(key: str, path: Path) -> Iterator[None]:
-    """Turn pyarrow's reading errors into a ``ConfigError`` naming ``key``, the file and the first line of why."""
+def unreadable(key: str, path: Path, fmt: CsvFormat | None = None) -> Iterator[None]:
+    """Turn pyarrow's reading errors into a ``ConfigError`` naming ``key``, the file and the first line of why; for
+    a CSV, the delimiter and decimal point it was read with and the keys that set them."""
     try:
         yield
     except (pa.ArrowException, OSError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise config_error(key, str(path), f"not a readable {path.suffix.lower()} file ({reason})") from None
+        hint = ""
+        if fmt is not None and "CSV parse error" in reason:
+            delimiter, decimal = fmt.detect(path)
+            hint = f"; read with data.delimiter={delimiter!r} and data.decimal={decimal!r}: set them if they are not"
+        elif "CSV conversion error" in reason:  # a later block than the one the column's type was inferred from
+            hint = "; fix the cell, or list its value in data.missing_values to read it as missing"
+        raise config_error(key, str(path), f"not a readable {path.suffix.lower()} file ({reason}){hint}") from None
 
 
-def csv_options(path: Path, columns: list[str] | None = None) -> tuple[pacsv.ParseOptions, pacsv.ConvertOptions]:
-    """How a ``.csv`` or ``.tsv`` file is parsed: its delimiter, empty cells as missing, optionally some columns."""
-    parse = pacsv.ParseOptions(delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-    return parse, pacsv.ConvertOptions(strings_can_be_null=True, include_columns=columns)
+def csv_options(
+    path: Path, fmt: CsvFormat, columns: list[str] | None = None
+) -> tuple[pacsv.ParseOptions, pacsv.ConvertOptions]:
+    """How a ``.csv`` or ``.tsv`` file is parsed: its delimiter and decimal point, the cells read as missing,
+    optionally only some columns."""
+    delimiter, decimal = fmt.detect(path)
+    missing = list(dict.fromkeys([*MISSING_TOKENS, *fmt.missing_values]))
+    convert = pacsv.ConvertOptions(
+        strings_can_be_null=True, null_values=missing, decimal_point=decimal, include_columns=columns
+    )
+    return pacsv.ParseOptions(delimiter=delimiter), convert
 
 
-def read_table(path: str | Path, key: str = "data.path") -> pa.Table:
+def read_table(path: str | Path, key: str = "data.path", fmt: CsvFormat = DETECT) -> pa.Table:
     """The whole table at ``path``; a ``ConfigError`` naming ``key`` when it is missing or unreadable."""
     path = Path(path).expanduser()
     check_suffix(path, key)
-    with unreadable(key, path):
+    with unreadable(key, path, fmt):
         if path.suffix.lower() == ".parquet":
             return pq.read_table(path)
-        parse, convert = csv_options(path)
+        parse, convert = csv_options(path, fmt)
         return pacsv.read_csv(path, parse_options=parse, convert_options=convert)
+
+
+def check_header(names: list[str], key: str, path: Path) -> None:
+    """Raise a ``ConfigError`` naming ``key`` when a column name appears twice in the file's header."""
+    twice = [name for name in dict.fromkeys(names) if names.count(name) > 1]
+    if twice:
+        raise config_error(
+            key, str(path), f"column {twice[0]!r} appears {names.count(twice[0])} times in its header; "
+            "column names must be unique",
+        )  # fmt: skip
+
+
+def stray_strings(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]] | None:
+    """The rows (from 0) and distinct values of the cells that are not numbers in a string column whose other
+    present cells are (at most ``STRAY_SHARE`` of them not); ``None`` for any other column."""
+    if kind_of(column) != "categorical":
+        return None
+    text = plain_strings(column)
+    numeric = pc.fill_null(pc.match_substring_regex(text, NUMBER), True).to_numpy(zero_copy_only=False)
+    present = len(text) - text.null_count
+    rows = np.flatnonzero(~numeric)
+    if not present or not rows.size or rows.size > STRAY_SHARE * present:
+        return None
+    return rows, list(dict.fromkeys(text.take(pa.array(rows[:1000])).to_pylist()))
+
+
+def refuse_stray_strings(column: pa.ChunkedArray, key: str, name: str, source: str, first_row: int = 0) -> None:
+    """Raise a ``ConfigError`` naming ``key``, the rows and the strings of a column that holds numbers but for a few
+    stray strings (``stray_strings``): neither numeric as it is, nor categories to encode."""
+    found = stray_strings(column)
+    if found is None:
+        return
+    rows, values = found
+    where = ", ".join(str(first_row + r + 1) for r in rows[:5]) + (", ..." if rows.size > 5 else "")
+    shown = ", ".join(repr(v) for v in values[:5]) + (", ..." if len(values) > 5 else "")
+    raise config_error(
+        key, name, f"column of {source} holds numbers but for {rows.size} cell(s): {shown} in row(s) {where}; fix "
+        "them, or list them in data.missing_values to read them as missing",
+    )  # fmt: skip
+
+
+def check_feature_columns(table: pa.Table, columns: list[str], source: str, first_row: int = 0) -> None:
+    """Raise a ``ConfigError`` naming the first of ``columns`` that cannot be a feature: no values at all, a type
+    neither numeric nor encodable, or numbers with stray strings; ``table`` starts at row ``first_row``."""
+    for name in columns:
+        column = table.column(name)
+        if pa.types.is_null(column.type):
+            raise config_error(
+                "data.features", name, f"column of {source} holds no values (every cell empty or a missing value); "
+                "leave it out of data.features",
+            )  # fmt: skip
+        if kind_of(column) is None:
+            raise config_error(
+                "data.features", name, f"column of {source} has type {column.type}: neither numeric nor "
+                "encodable (numbers, booleans or strings); leave it out of data.features",
+            )  # fmt: skip
+        refuse_stray_strings(column, "data.features", name, source, first_row)
 
 
 def kind_of(column: pa.ChunkedArray) -> str | None:
@@ -74,6 +206,11 @@ def kind_of(column: pa.ChunkedArray) -> str | None:
 def numbers(column: pa.ChunkedArray) -> np.ndarray:
     """A numeric column as float64, missing values (null or NaN) as NaN."""
     return column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+
+
+def plain_strings(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A categorical column (strings or a dictionary of them) as plain strings."""
+    return column.cast(pa.string())
 
 
 def strings(column: pa.ChunkedArray) -> list[str | None]:
@@ -127,7 +264,7 @@ class FeatureStats:
         """Add the training rows ``table``."""
         for name in self.features:
             column = table.column(name)
-            kind = self.kinds.setdefault(name, self._kind(name, column))
+            kind = self.kinds.setdefault(name, kind_of(column))  # checked by check_feature_columns
             self.missing[name] += first_missing(column)[0]
             if kind == "numeric":
                 self._add_numbers(name, numbers(column))
@@ -139,15 +276,6 @@ class FeatureStats:
                         "data.features", name, f"column of {self.source} has more than data.max_categories="
                         f"{self.max_categories} distinct strings: neither numeric nor encodable (drop it or raise it)",
                     )  # fmt: skip
-
-    def _kind(self, name: str, column: pa.ChunkedArray) -> str:
-        kind = kind_of(column)
-        if kind is None:
-            raise config_error(
-                "data.features", name, f"column of {self.source} has type {column.type}: neither numeric nor "
-                "encodable (numbers, booleans or strings); leave it out of data.features",
-            )  # fmt: skip
-        return kind
 
     def _add_numbers(self, name: str, values: np.ndarray) -> None:
         present = values[~np.isnan(values)]
@@ -208,15 +336,18 @@ class TablePreprocessor:
     def _width(column: dict[str, Any]) -> int:
         return 1 + column["indicator"] if column["kind"] == "numeric" else len(column["categories"])
 
-    def check_columns(self, table: pa.Table, source: str) -> None:
-        """Raise a ``ConfigError`` unless ``table`` has every feature column, of the kind seen in training."""
+    def check_columns(self, table: pa.Table, source: str, first_row: int = 0) -> None:
+        """Raise a ``ConfigError`` unless ``table`` (from row ``first_row`` of ``source``) has every feature column,
+        of the kind seen in training."""
         names = [c["name"] for c in self.state["columns"]]
         absent = [n for n in names if n not in table.column_names]
         if absent:
             raise ConfigError(f"{source}: has no column {absent[0]!r} that training used; training's features: {names}")
         for column in self.state["columns"]:
             kind = kind_of(table.column(column["name"]))
-            if kind != column["kind"]:
+            if column["kind"] == "numeric":
+                refuse_stray_strings(table.column(column["name"]), "data.features", column["name"], source, first_row)
+            if kind != column["kind"] and table.num_rows:  # an empty table's types are only its header's guess
                 raise ConfigError(
                     f"{source}: column {column['name']!r} is {kind or table.column(column['name']).type}, "
                     f"in training it was {column['kind']}"
@@ -225,7 +356,7 @@ class TablePreprocessor:
     def transform(self, table: pa.Table, source: str, first_row: int = 0) -> np.ndarray:
         """The ``(rows, width)`` float32 features of ``table`` (from row ``first_row`` of ``source``), with the
         fitted statistics and categories."""
-        self.check_columns(table, source)
+        self.check_columns(table, source, first_row)
         if self.state["missing"] == "error":
             refuse_missing(table, [c["name"] for c in self.state["columns"]], source, first_row)
         out = np.zeros((table.num_rows, self.width), dtype=np.float32)

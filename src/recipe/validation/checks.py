@@ -12,6 +12,7 @@ key only inside OmegaConf's wording; this layer gives the project's one-line ``k
 from __future__ import annotations
 
 import collections.abc
+import os
 import types
 import typing
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from recipe.cli.config import CONF_DIR
 from recipe.errors import ConfigError, config_error, is_int, is_number, require_positive_int
-from recipe.runtime.precision import check_precision, check_strategy
+from recipe.runtime.precision import accelerator_device, check_precision, check_strategy
 from recipe.runtime.slurm import check_processes
 from recipe.tasks.registry import module_targets, tasks
 
@@ -55,6 +56,16 @@ TRAINER_RULES: dict[str, tuple[Any, str]] = {
     "limit_val_batches": (_limit, "a fraction in [0, 1] or a whole number of batches"),
     "limit_test_batches": (_limit, "a fraction in [0, 1] or a whole number of batches"),
 }
+
+
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+DEVICES = "auto, -1 (every GPU), a count >= 1 (processes on CPU), or a list of GPU ids"
+
+
+def _devices_ok(v: Any) -> bool:
+    if isinstance(v, (list, tuple, ListConfig)):
+        return bool(v) and all(is_int(i) and i >= 0 for i in v)
+    return v == "auto" or (is_int(v) and (v == -1 or v >= 1))
 
 
 @dataclass
@@ -306,8 +317,41 @@ def check_trainer_config(trainer: DictConfig) -> None:
     max_epochs, min_epochs = trainer.get("max_epochs"), trainer.get("min_epochs")
     if min_epochs and max_epochs and max_epochs > 0 and min_epochs > max_epochs:
         raise config_error("trainer.min_epochs", min_epochs, f"must not exceed trainer.max_epochs={max_epochs}")
+    accelerator = trainer.get("accelerator", "auto")
+    if isinstance(accelerator, str) and accelerator.lower() not in ACCELERATORS:
+        raise config_error("trainer.accelerator", accelerator, f"one of {', '.join(ACCELERATORS)}")
+    if not _devices_ok(trainer.get("devices", "auto")):
+        raise config_error("trainer.devices", trainer.get("devices"), f"must be {DEVICES}")
     check_strategy(trainer.get("strategy", "auto"), trainer.get("accelerator", "auto"))
     check_precision(trainer.get("precision", "auto"))
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity: what SLURM or ``taskset`` gave it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def check_machine(cfg: DictConfig) -> None:
+    """What only the machine that trains can judge (a sweep's or SLURM job's config is checked where it is
+    launched): ``threads`` within its cores, since more threads than cores only wait on each other (a run on 2
+    cores with 1000 took 1.8x as long); the CUDA GPUs that ``trainer.devices`` asks for present. On CPU,
+    ``devices`` counts processes, and any count runs."""
+    cores = usable_cores()
+    if cfg.get("threads") is not None and cfg.threads > cores:
+        raise config_error("threads", cfg.threads, f"more than the {cores} CPU cores of this process; at most {cores}, "
+                           "or null for one per core")  # fmt: skip
+    accelerator, devices = cfg.trainer.get("accelerator", "auto"), cfg.trainer.get("devices", "auto")
+    if accelerator_device(accelerator) != "cuda":
+        return
+    import torch
+
+    gpus = torch.cuda.device_count()
+    if not gpus:
+        raise config_error("trainer.accelerator", accelerator, "this machine has no CUDA GPU; cpu or auto")
+    wanted = max(devices) + 1 if isinstance(devices, (list, ListConfig)) else devices if is_int(devices) else 0
+    if wanted > gpus:
+        raise config_error("trainer.devices", devices, f"asks for GPU {wanted - 1}; this machine has {gpus} (0 to "
+                           f"{gpus - 1}); -1 takes them all")  # fmt: skip
 
 
 def check_eval_config(cfg: DictConfig) -> None:
@@ -324,4 +368,4 @@ def check_predict_config(cfg: DictConfig) -> None:
     require_positive_int("batch_size", cfg.batch_size)
 
 
-__all__ = ["ConfigError", "check_eval_config", "check_predict_config", "check_train_config"]
+__all__ = ["ConfigError", "check_eval_config", "check_machine", "check_predict_config", "check_train_config"]
