@@ -10,7 +10,7 @@ import recipe.cli.openmp  # noqa: F401  first: OpenMP reads its wait policy when
 
 # isort: split
 from recipe.cli.early import answer_early
-from recipe.validation.checks import check_train_config
+from recipe.validation.checks import check_machine, check_train_config
 
 if __name__ == "__main__":  # --help, a typo or a bad value: answered in one line before torch loads
     answer_early("train", check_train_config)
@@ -57,6 +57,7 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> dict[s
     ckpt_path = resume_path(cfg)  # ckpt_path=auto: the run folder's newest checkpoint, or None to start fresh
     if ckpt_path:
         check_resumable(load_checkpoint(ckpt_path), ckpt_path, cfg.trainer)  # a bad file or length: one line
+    check_machine(cfg)  # threads within the cores, the GPUs asked for present: judged where the run trains
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     if cfg.seed is not None:

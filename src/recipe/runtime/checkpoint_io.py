@@ -189,11 +189,18 @@ def wait_for_checkpoints(trainer: L.Trainer) -> None:
         io.wait()
 
 
+ZIP_MAGIC = b"PK\x03\x04"  # the first bytes of a zip archive, even a truncated one
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """A checkpoint written by ``src/train.py``, loaded without running pickled code (``weights_only``)."""
     path = Path(path)
     if not path.is_file():
         raise config_error("ckpt_path", str(path), "no such file; pass a .ckpt from a run's checkpoints/ folder")
+    with path.open("rb") as file:
+        if file.read(4) != ZIP_MAGIC:  # torch.save writes a zip archive; torch.load's error on other files is noise
+            raise config_error("ckpt_path", str(path), "not a checkpoint (torch.save's files are zip archives); "
+                               "pass a .ckpt from a run's checkpoints/ folder")  # fmt: skip
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for truncated or foreign files
