@@ -423,7 +423,7 @@ def test_commands_on_one_file_take_turns_on_one_lock_and_on_a_server_per_sweep(t
         assert ask_lock(url, a).lock_file == str(a / ".ask.lock")
 
 
-def _heartbeats(db: Path) -> list[int]:
+def running_with_heartbeat(db: Path) -> list[int]:
     """The numbers of the trials running with a heartbeat in the SQLite file ``db``, read without Optuna."""
     if not db.exists():
         return []
@@ -450,7 +450,7 @@ def test_a_trial_killed_by_sigkill_is_failed_and_its_parameters_run_again(tmp_pa
     )
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
-    while not (running := _heartbeats(tmp_path / "optuna.db")) and proc.poll() is None:
+    while not (running := running_with_heartbeat(tmp_path / "optuna.db")) and proc.poll() is None:
         assert time.monotonic() < deadline
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import logging
 import math
 import os
 import socket
 import statistics
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from recipe.errors import ConfigError, TrainingDiverged, config_error
+from recipe.errors import ConfigError, TrainingDiverged, config_error, is_int
 from recipe.extras import require_storage_driver
 
 # Hydra imports this module to find its plugins for every command, --help included: Optuna, torch, Lightning and
@@ -83,24 +84,18 @@ class OptunaSweeper(Sweeper):
         folds_per_trial: bool = False,
         worker: int | None = None,
     ) -> None:
+        check_settings(
+            direction=direction,
+            directions=directions,
+            n_trials=n_trials,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+            max_retry=max_retry,
+            n_jobs=n_jobs,
+            seeds_per_trial=seeds_per_trial,
+            folds_per_trial=folds_per_trial,
+        )
         self.directions = list(directions) if directions else [direction]
-        for key, value in (("direction", direction), *(("directions", d) for d in self.directions)):
-            if value not in ("maximize", "minimize"):
-                raise config_error(f"hydra.sweeper.{key}", value, "maximize or minimize")
-        if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
-            raise config_error("hydra.sweeper.n_trials", n_trials, "a positive integer")
-        for key, value in (("heartbeat_interval", heartbeat_interval), ("grace_period", grace_period)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise config_error(f"hydra.sweeper.{key}", value, "a positive number of seconds, or null")
-        if isinstance(max_retry, bool) or not isinstance(max_retry, int) or max_retry < 0:
-            raise config_error("hydra.sweeper.max_retry", max_retry, "a non-negative integer")
-        if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
-            raise config_error("hydra.sweeper.n_jobs", n_jobs, "a positive integer")
-        if not isinstance(folds_per_trial, bool):
-            raise config_error("hydra.sweeper.folds_per_trial", folds_per_trial, "true or false")
-        from recipe.sweeps.repeats import trial_runs
-
-        trial_runs(0, seeds_per_trial, None)  # checks seeds_per_trial
         self.n_jobs, self.worker = n_jobs, worker
         self.seeds_per_trial, self.folds_per_trial = seeds_per_trial, folds_per_trial
         self.study_name, self.storage = study_name, storage
@@ -136,35 +131,34 @@ class OptunaSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> optuna.Study:
         from recipe.cli.console import print_error
 
-        try:  # postgresql:// without the postgres extra: one line and exit 2, before Optuna loads
+        with _one_line():  # postgresql:// without the postgres extra: before Optuna loads
             require_storage_driver(self.storage)
-        except ConfigError as err:
-            print_error(str(err))
-            raise SystemExit(2) from None
         import optuna
 
         from recipe.sweeps import SearchSpace, write_report
-        from recipe.sweeps.storage import ask_lock, counted_trials, fail_lost_trials, open_storage
+        from recipe.sweeps.storage import ask_lock, counted_trials, open_storage
         from recipe.sweeps.workers import run_workers
 
         assert self.config is not None
-        metric = _objectives(self.config.get("optimized_metric"), self.directions)
-        space = SearchSpace.parse(self.params, arguments)
-        runs = self._trial_runs(space)
-        sweep_dir = Path(self.config.hydra.sweep.dir)
-        storage = self._storage_url(sweep_dir)
-        if self.worker is None:  # the workers' parent checked it
-            self.validate_batch_is_legal(space.corners())
-        self.opened_storage = open_storage(storage, **self.heartbeat, max_retry=self.max_retry)
-        study = optuna.create_study(
-            storage=self.opened_storage,
-            sampler=self.sampler,
-            pruner=self.pruner,
-            study_name=self.study_name,
-            directions=self.directions,
-            load_if_exists=True,
-        )
-        lock = ask_lock(storage, sweep_dir)
+        with _one_line():
+            metric = _objectives(self.config.get("optimized_metric"), self.directions)
+            space = SearchSpace.parse(self.params, arguments)
+            runs = self._trial_runs(space)
+            sweep_dir = Path(self.config.hydra.sweep.dir)
+            storage = self._storage_url(sweep_dir)
+            if self.worker is None:  # the workers' parent checked it
+                self.validate_batch_is_legal(space.corners())
+            lock = ask_lock(storage, sweep_dir)
+            with lock:  # a process making the study file is never read half way by another
+                self.opened_storage = open_storage(storage, **self.heartbeat, max_retry=self.max_retry)
+                study = optuna.create_study(
+                    storage=self.opened_storage,
+                    sampler=self.sampler,
+                    pruner=self.pruner,
+                    study_name=self.study_name,
+                    directions=self.directions,
+                    load_if_exists=True,
+                )
         if self.worker is not None:  # a worker runs trials; its parent writes the report
             self._run_trials(study, space, runs, lock)
             return study
@@ -172,7 +166,8 @@ class OptunaSweeper(Sweeper):
             study.enqueue_trial(params, skip_if_exists=True)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        fail_lost_trials(study)
+        with lock:
+            self._fail_lost_trials(study)
         log.info(f"Study {study.study_name!r} in {storage}: {counted_trials(study)} of {self.n_trials} trials")
         if self.n_jobs > 1:
             lost = functools.partial(self._worker_lost, study)
@@ -225,11 +220,11 @@ class OptunaSweeper(Sweeper):
     ) -> None:
         """Ask for trials and run them until the study holds ``n_trials``; ``lock`` (``ask_lock``) makes counting
         and asking one step for every process on the study, so that together they run exactly ``n_trials``."""
-        from recipe.sweeps.storage import counted_trials, fail_lost_trials
+        from recipe.sweeps.storage import counted_trials
 
         while True:
             with lock:
-                fail_lost_trials(study)
+                self._fail_lost_trials(study)
                 if counted_trials(study) >= self.n_trials:
                     return
                 trial = study.ask()
@@ -293,20 +288,85 @@ class OptunaSweeper(Sweeper):
         subdir = OmegaConf.to_container(self.config.hydra.sweep, resolve=False)["subdir"]
         return [*run.overrides, f"hydra.sweep.subdir={quoted(f'{subdir}{run.suffix}')}"]
 
+    def _fail_lost_trials(self, study: optuna.Study) -> None:
+        """Fail the running trials that lost their process and queue them again: on this machine as soon as the
+        process is gone (a rerun right after ``kill -9`` finds it), on another once its heartbeat has been silent
+        for the grace period. Called under the ask lock, so that two processes never fail one trial twice."""
+        from optuna.trial import TrialState
+
+        from recipe.sweeps.storage import fail_and_retry, fail_lost_trials, process_gone
+
+        fail_lost_trials(study)
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            process = trial.user_attrs.get(PROCESS_ATTR, {})
+            if process_gone(process):
+                fail_and_retry(study, trial, self.max_retry, f"its process, {process['pid']}, is gone")
+
     def _worker_lost(self, study: optuna.Study, pid: int) -> bool:
         """Fail the trial a killed worker was running and queue it again; whether the study still lacks trials."""
         from optuna.trial import TrialState
 
-        from recipe.sweeps.storage import RetryLostTrial, counted_trials
+        from recipe.sweeps.storage import counted_trials, fail_and_retry
 
-        retry = RetryLostTrial(self.max_retry, why=f"its worker, process {pid}, was killed")
         here = {"host": socket.gethostname(), "pid": pid}
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             process = trial.user_attrs.get(PROCESS_ATTR, {})
             if {key: process.get(key) for key in here} == here:
-                study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-                retry(study, study._storage.get_trial(trial._trial_id))
+                fail_and_retry(study, trial, self.max_retry, f"its worker, process {pid}, was killed")
         return counted_trials(study) < self.n_trials
+
+
+def check_settings(
+    direction: Any,
+    n_trials: Any,
+    directions: Any = None,
+    heartbeat_interval: Any = None,
+    grace_period: Any = None,
+    max_retry: Any = 0,
+    n_jobs: Any = 1,
+    seeds_per_trial: Any = 1,
+    folds_per_trial: Any = False,
+) -> None:
+    """Check the sweeper's own settings (``hydra.sweeper.*``), raising ``ConfigError`` on the first bad one."""
+    for key, value in (("direction", direction), *(("directions", d) for d in directions or ())):
+        if value not in ("maximize", "minimize"):
+            raise config_error(f"hydra.sweeper.{key}", value, "maximize or minimize")
+    for key, value in (("n_trials", n_trials), ("n_jobs", n_jobs), ("seeds_per_trial", seeds_per_trial)):
+        if not is_int(value) or value < 1:
+            raise config_error(f"hydra.sweeper.{key}", value, "a positive integer")
+    for key, value in (("heartbeat_interval", heartbeat_interval), ("grace_period", grace_period)):
+        if value is not None and (not is_int(value) or value < 1):
+            raise config_error(f"hydra.sweeper.{key}", value, "a positive number of seconds, or null")
+    if not is_int(max_retry) or max_retry < 0:
+        raise config_error("hydra.sweeper.max_retry", max_retry, "a non-negative integer")
+    if not isinstance(folds_per_trial, bool):
+        raise config_error("hydra.sweeper.folds_per_trial", folds_per_trial, "true or false")
+
+
+def check_search(cfg: DictConfig) -> None:
+    """Check a composed config's Optuna search (``hydra.sweeper``, ``optimized_metric``) before Hydra builds the
+    sweeper: Hydra shows what a sweeper's constructor raises as a screen of its own, where this is one line."""
+    sweeper = cfg.hydra.sweeper
+    if sweeper.get("_target_") != f"{OptunaSweeper.__module__}.{OptunaSweeper.__name__}":
+        return
+    keys = inspect.signature(check_settings).parameters
+    settings = {key: sweeper.get(key) for key in keys if key in sweeper}
+    check_settings(**settings)
+    directions = list(settings.get("directions") or [settings.get("direction")])
+    _objectives(cfg.get("optimized_metric"), directions)
+
+
+@contextlib.contextmanager
+def _one_line() -> Iterator[None]:
+    """End the command with a ``ConfigError``'s one line and exit code 2: raised as is from a sweeper's method,
+    Hydra would print it with a stack trace."""
+    from recipe.cli.console import print_error
+
+    try:
+        yield
+    except ConfigError as err:
+        print_error(str(err))
+        raise SystemExit(2) from None
 
 
 def _process() -> dict[str, Any]:

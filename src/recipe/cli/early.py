@@ -15,6 +15,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from hydra_plugins.recipe_optuna_sweeper.sweeper import check_search
 from recipe.cli.config import CONF_DIR, set_project_root
 from recipe.cli.console import print_error
 from recipe.cli.overrides import RUN_FLAGS, check_overrides
@@ -78,6 +79,7 @@ def answer_early(config_name: str, check: Callable[[DictConfig], None], args: li
     HydraConfig.instance().set_config(cfg)
     try:
         check_extras(cfg)  # logger=mlflow without the trackers extra, a postgresql:// study without psycopg
+        check_search(cfg)  # hydra.sweeper's settings: Hydra would wrap the sweeper's own error in a screen
         check_run_folder(cfg, multirun=any(a in RUN_FLAGS or a.replace(" ", "") == "hydra.mode=MULTIRUN" for a in args))
         with open_dict(cfg):
             del cfg.hydra
