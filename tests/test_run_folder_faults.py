@@ -165,9 +165,11 @@ def test_a_disk_filling_during_a_run_is_one_line_exit_1_and_keeps_the_earlier_ch
     assert [p.name for p in folder.iterdir() if p.name.endswith(TEMP_SUFFIX)] == []
 
 
-def test_train_py_on_a_real_full_tmpfs_ends_in_one_line_and_keeps_its_checkpoints(small_tmpfs):
+@pytest.mark.slow
+@pytest.mark.parametrize("trainer", ["default", "ddp_cpu"])  # DDP: rank 1 must not end in gloo's traceback
+def test_train_py_on_a_real_full_tmpfs_ends_in_one_line_and_keeps_its_checkpoints(small_tmpfs, trainer):
     run_dir = small_tmpfs() / "run"
-    done = run_script("train.py", *TINY, "trainer.max_epochs=2", run_dir=run_dir)
+    done = run_script("train.py", f"trainer={trainer}", *TINY, "trainer.max_epochs=2", run_dir=run_dir)
     assert done.returncode == 1, done.stderr
     last_line = done.stderr.strip().splitlines()[-1]
     assert last_line.startswith("error: cannot write checkpoint ") and f"in {run_dir / 'checkpoints'}: " in last_line
@@ -224,6 +226,7 @@ def test_the_processes_a_run_launches_share_its_lock(tmp_path, monkeypatch):
         holder.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_train_py_started_on_a_folder_a_run_writes_into_refuses_in_one_line(tmp_path):
     run_dir = tmp_path / "run"
     cmd = [sys.executable, str(ROOT / "src" / "train.py"), f"hydra.run.dir={run_dir}", "ckpt_path=auto", *TINY]

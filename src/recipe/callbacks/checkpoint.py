@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint as LightningModelCheckpoint
 
+from recipe.errors import CheckpointWriteError
 from recipe.runtime.checkpoint_io import checkpoint_io, wait_for_checkpoints
 
 
-def _in_background(trainer: L.Trainer) -> AbstractContextManager[None]:
-    io = checkpoint_io(trainer)  # None: a strategy that saves another way, synchronously
-    return io.in_background() if io is not None else nullcontext()
+@contextmanager
+def _saving(trainer: L.Trainer, background: bool = True) -> Iterator[None]:
+    """Saves made in the block, written in the background (``background``; under a strategy that saves another
+    way, synchronously). A write that fails on rank 0 ends the processes its launcher started too, as Lightning does
+    on Ctrl-C: they would wait for rank 0 at the next barrier and end in gloo's "Connection closed by peer"
+    traceback under the one line that says why."""
+    io = checkpoint_io(trainer)
+    try:
+        with io.in_background() if io is not None and background else nullcontext():
+            yield
+    except CheckpointWriteError:
+        if trainer.strategy.launcher is not None:
+            trainer.strategy.launcher.kill(signal.SIGKILL)
+        raise
 
 
 class ModelCheckpoint(LightningModelCheckpoint):
@@ -28,18 +42,19 @@ class ModelCheckpoint(LightningModelCheckpoint):
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        with _in_background(trainer):
+        with _saving(trainer):
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        with _in_background(trainer):
+        with _saving(trainer):
             super().on_train_epoch_end(trainer, pl_module)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        with _in_background(trainer):
+        with _saving(trainer):
             super().on_validation_end(trainer, pl_module)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        super().on_train_end(trainer, pl_module)
-        wait_for_checkpoints(trainer)
+        with _saving(trainer, background=False):
+            super().on_train_end(trainer, pl_module)
+            wait_for_checkpoints(trainer)
         trainer.strategy.barrier("checkpoints written")
