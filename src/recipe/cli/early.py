@@ -49,7 +49,7 @@ def check_run_folder(cfg: DictConfig, multirun: bool) -> None:
         folder = Path(OmegaConf.select(cfg, key)).absolute()
     except Exception:  # an interpolation only Hydra's job can resolve: left to Hydra
         return
-    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    existing = next(p for p in (folder, *folder.parents) if os.path.exists(p))  # False where stat is refused
     if not existing.is_dir():
         raise config_error(key, str(folder), f"{existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
