@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -225,6 +226,37 @@ def test_wandb_offline_run_of_each_trial_holds_its_config_metrics_and_files(sear
 def test_wandb_mode_is_checked_before_training(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"^logger.wandb.mode='offlne'"):
         WandbLogger(run_dir=tmp_path, project="p", mode="offlne")
+
+
+WANDB_ONLINE = """
+import sys, time
+import wandb
+from recipe.errors import ConfigError
+from recipe.tracking import WandbLogger
+start = time.monotonic()
+try:
+    WandbLogger(run_dir=sys.argv[1], project="p", mode="online")
+except ConfigError as err:
+    print(f"{time.monotonic() - start:.1f} s: {err}")
+"""
+
+
+@pytest.mark.parametrize(
+    ("api_key", "expected"),
+    [(None, "no W&B credentials"), ("x" * 40, r"W&B does not accept this run \(no answer within 10 s\)")],
+    ids=["no key", "no server"],
+)
+def test_wandb_online_without_credentials_or_server_is_refused_within_the_check_time(
+    tmp_path: Path, api_key: str | None, expected: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_API_KEY"}
+    env |= {"WANDB_BASE_URL": f"http://127.0.0.1:{free_port()}", "WANDB_CONFIG_DIR": str(tmp_path)}
+    env |= {"NETRC": str(tmp_path / "netrc"), **({"WANDB_API_KEY": api_key} if api_key else {})}
+    cmd = [sys.executable, "-c", WANDB_ONLINE, str(tmp_path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    seconds, message = proc.stdout.strip().split(" s: ")
+    assert float(seconds) < CHECK_S + 1
+    assert re.match(rf"logger.wandb.mode='online': {expected}; run `wandb login`", message)
 
 
 def test_a_tracker_not_installed_is_named_before_training(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import sqlite3
 import sys
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,11 +23,11 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from recipe.errors import config_error
 from recipe.extras import require
+from recipe.tracking.outbox import CHECK_S, reason, within
 from recipe.tracking.run_files import RunArtifacts, sweep_name
 
 log = logging.getLogger(__name__)
 
-CHECK_S = 10  # the store must answer this fast at start
 RETRY_S = 30  # while the store fails, records are retried this often (and at each finalize)
 SLOW_S = 5  # a send unanswered this long is reported (SQLite waits 20 s for a lock before it fails)
 FLUSH_S = 10  # finalize waits this long for the queued records
@@ -50,16 +48,6 @@ class _OwnThreadsQuiet(logging.Filter):
 QUIET = _OwnThreadsQuiet()
 
 
-def reason(err: BaseException) -> str:
-    """The cause of a store's failure in a few words (``[Errno 111] Connection refused``, ``Read timed out``,
-    ``database is locked``), else the first line of its message."""
-    text = str(err)
-    known = re.search(r"\[Errno -?\d+\] [^'\")]+|Read timed out|database is locked", text)
-    if known:
-        return known.group(0).strip()
-    return text.strip().splitlines()[0][:200] if text.strip() else type(err).__name__
-
-
 def _sqlite_file(uri: str) -> Path | None:
     """The file of a ``sqlite:///`` store, None for any other store."""
     if not uri.startswith("sqlite:"):
@@ -72,8 +60,8 @@ def _sqlite_file(uri: str) -> Path | None:
 
 def check_store(client: Any, uri: str, experiment_name: str) -> str | None:
     """Refuse in one line a store that does not answer: a server asked for the experiment within ``CHECK_S``
-    seconds, a SQLite file whose write lock is not free within ``CHECK_S`` (creating a new file's tables may take
-    longer, and is not a sign of trouble). Returns the experiment's id, None when it does not exist yet."""
+    seconds, a SQLite file whose write lock is not free within ``CHECK_S``. Returns the experiment's id, None when
+    it does not exist yet."""
     key = "logger.mlflow.tracking_uri"
     db = _sqlite_file(uri)
     if db is not None and db.is_file():
@@ -84,23 +72,13 @@ def check_store(client: Any, uri: str, experiment_name: str) -> str | None:
             connection.close()
         except sqlite3.Error as err:
             raise config_error(key, uri, f"cannot be written ({reason(err)} for {CHECK_S} s)") from None
-    answer: list[Any] = []
-
-    def ask() -> None:
-        try:
-            answer.append(client.get_experiment_by_name(experiment_name))
-        except Exception as err:  # whatever the store raises is reported in one line
-            answer.append(err)
-
-    thread = threading.Thread(target=ask, name="tracker-check", daemon=True)
-    thread.start()
-    thread.join(None if db is not None else CHECK_S)
     hint = "start the server, or choose another store (sqlite:///<file>), or leave logger=mlflow out"
-    if not answer:
-        raise config_error(key, uri, f"no answer within {CHECK_S} s; {hint}")
-    if isinstance(answer[0], Exception):
-        raise config_error(key, uri, f"cannot be reached ({reason(answer[0])}); {hint}")
-    experiment = answer[0]
+    try:  # creating a new SQLite file's tables may take longer, and is not a sign of trouble
+        experiment = within(lambda: client.get_experiment_by_name(experiment_name), None if db else CHECK_S)
+    except TimeoutError as err:
+        raise config_error(key, uri, f"{err}; {hint}") from None
+    except Exception as err:  # whatever the store raises is reported in one line
+        raise config_error(key, uri, f"cannot be reached ({reason(err)}); {hint}") from None
     return experiment.experiment_id if experiment and experiment.lifecycle_stage != "deleted" else None
 
 

@@ -1,14 +1,49 @@
-"""What a tracker must not do to a run: hold up its steps. Records to send go through a queue that a background
-thread empties; a tracker that is slow or down delays the records, never training."""
+"""What a tracker must not do to a run: hold up its start or its steps. The question asked at start has a time
+limit; records to send go through a queue that a background thread empties, so a tracker that is slow or down
+delays the records, never training."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 Send = Callable[[list[Any], list[Any]], None]
+T = TypeVar("T")
+CHECK_S = 10  # a tracker must answer this fast at start
+
+
+def reason(err: BaseException) -> str:
+    """The cause of a store's failure in a few words (``[Errno 111] Connection refused``, ``Read timed out``,
+    ``database is locked``), else the first line of its message."""
+    text = str(err)
+    known = re.search(r"\[Errno -?\d+\] [^'\")]+|Read timed out|database is locked", text)
+    if known:
+        return known.group(0).strip()
+    return text.strip().splitlines()[0][:200] if text.strip() else type(err).__name__
+
+
+def within(ask: Callable[[], T], timeout: float | None) -> T:
+    """``ask()``'s answer or exception, or ``TimeoutError`` when it takes more than ``timeout`` seconds (``None``:
+    no limit); ``ask`` runs in a daemon thread, ``tracker-check``, left to end on its own after a timeout."""
+    answer: list[Any] = []
+
+    def run() -> None:
+        try:
+            answer.append(ask())
+        except Exception as err:  # handed to the caller
+            answer.append(err)
+
+    thread = threading.Thread(target=run, name="tracker-check", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if not answer:
+        raise TimeoutError(f"no answer within {timeout:g} s")
+    if isinstance(answer[0], Exception):
+        raise answer[0]
+    return answer[0]
 
 
 class Outbox:

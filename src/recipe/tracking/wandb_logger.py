@@ -13,9 +13,27 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from recipe.errors import config_error
 from recipe.extras import require
+from recipe.tracking.outbox import CHECK_S, reason, within
 from recipe.tracking.run_files import RunArtifacts, sweep_name
 
 MODES = ("offline", "online", "disabled")
+
+
+def check_login() -> None:
+    """An online run needs credentials that the W&B server accepts: asked at start, within ``CHECK_S`` seconds,
+    where ``wandb.init`` would wait 90 s for an unreachable server, or prompt for a key in a terminal. Once the run
+    is under way, W&B writes its records to the run folder first and uploads them in its own process, retrying."""
+    import wandb
+
+    hint = "run `wandb login` (or set WANDB_API_KEY), or log offline (logger.wandb.mode=offline) and `wandb sync` later"
+    try:
+        logged_in = within(lambda: wandb.login(prompt=False, verify=True), CHECK_S)
+    except Exception as err:  # a timeout, a refused key, an unreachable server: one line
+        raise config_error(
+            "logger.wandb.mode", "online", f"W&B does not accept this run ({reason(err)}); {hint}"
+        ) from None
+    if not logged_in:
+        raise config_error("logger.wandb.mode", "online", f"no W&B credentials; {hint}")
 
 
 class WandbLogger(LightningWandbLogger):
@@ -37,6 +55,8 @@ class WandbLogger(LightningWandbLogger):
         require("wandb", "logger", "wandb")  # logger=wandb without the trackers extra: one line
         if mode not in MODES:
             raise config_error("logger.wandb.mode", mode, f"one of {', '.join(MODES)}")
+        if mode == "online" and rank_zero_only.rank == 0:  # the rank that logs
+            check_login()
         super().__init__(
             name=Path(run_dir).name,
             save_dir=str(run_dir),
