@@ -15,6 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from recipe.cli.console import copy_output_to_log, print_config_tree, print_error
 from recipe.errors import CheckpointWriteError, ConfigError, TrainingDiverged, config_error
@@ -31,21 +32,33 @@ def _output_dir() -> Path | None:
     return Path(HydraConfig.get().runtime.output_dir).resolve() if HydraConfig.initialized() else None
 
 
-def _discard_if_empty(folder: Path | None) -> bool:
-    """Remove a single run's folder that holds only what Hydra wrote: a run that never started leaves nothing."""
+def _holds_only_hydra_files(folder: Path | None) -> bool:
+    """Whether ``folder`` is a single run's new folder: what Hydra wrote, nothing of an earlier run resumed in it."""
     if folder is None or _multirun() or not folder.is_dir():
         return False
-    if any(p.name not in HYDRA_FILES and p.suffix != ".log" for p in folder.iterdir()):
-        return False
-    shutil.rmtree(folder, ignore_errors=True)
-    return True
+    return all(p.name in HYDRA_FILES or p.suffix == ".log" for p in folder.iterdir())
 
 
-def _fail(err: Exception, folder: Path | None) -> None:
+class _FirstStep:
+    """Whether this process has taken an optimizer step: torch's hook common to every optimizer, whatever builds it
+    (training, the LR finder)."""
+
+    def __init__(self) -> None:
+        self.taken = False
+        self.hook = register_optimizer_step_post_hook(self._note)
+
+    def _note(self, optimizer: object, args: object, kwargs: object) -> None:
+        self.taken = True
+
+
+def _fail(err: Exception, folder: Path | None, discard: bool) -> None:
+    """Print ``err`` as one line and exit; ``discard``: remove the run's folder and say no ``Outputs:``."""
     print_error(str(err))
     if _multirun():
         raise err  # a sweep records the job as failed and goes on to the next one
-    if not _discard_if_empty(folder) and folder is not None:
+    if discard:
+        shutil.rmtree(folder, ignore_errors=True)
+    elif folder is not None:
         rank_zero_info(f"Outputs: {folder}")
     raise SystemExit(2 if isinstance(err, ConfigError) else 1) from None
 
@@ -54,7 +67,8 @@ def entry_point(check: Callable[[DictConfig], None]) -> Callable[[Task], Task]:
     """Wrap an entry point's task: ``check(cfg)`` first, then the config tree, the task, and ``Outputs:``.
 
     A ``ConfigError``, ``TrainingDiverged`` or ``CheckpointWriteError`` becomes one line on stderr (the last one
-    printed) and exit code 2 or 1; a run that fails before writing anything of its own leaves no folder behind. In
+    printed) and exit code 2 or 1. A run that fails before its first optimizer step leaves no folder behind, the
+    loggers' files in it included, unless it continues in a folder an earlier run filled (``ckpt_path=auto``). In
     a ``-m`` sweep the error is re-raised so that the sweeper records the job as failed.
     """
 
@@ -62,6 +76,7 @@ def entry_point(check: Callable[[DictConfig], None]) -> Callable[[Task], Task]:
         @functools.wraps(task)
         def run(cfg: DictConfig) -> float | list[float] | None:
             folder = _output_dir()
+            new_folder, step = _holds_only_hydra_files(folder), _FirstStep()
             with copy_output_to_log(), warnings.catch_warnings():
                 # Lightning's model summary warns for every mixed precision, yet its size estimate is exact
                 warnings.filterwarnings("ignore", message=r"Precision .*-mixed is not supported by the model summary")
@@ -70,7 +85,9 @@ def entry_point(check: Callable[[DictConfig], None]) -> Callable[[Task], Task]:
                     print_config_tree(cfg)
                     value = task(cfg)
                 except (ConfigError, TrainingDiverged, CheckpointWriteError) as err:
-                    _fail(err, folder)
+                    _fail(err, folder, discard=new_folder and not step.taken)
+                finally:
+                    step.hook.remove()
                 if folder is not None:
                     rank_zero_info(f"Outputs: {folder}")
                 return value
