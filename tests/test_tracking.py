@@ -326,7 +326,7 @@ def test_tensorboard_serves_the_layout_and_hparams_led_by_what_varies(search: Si
 
 
 # ---------------------------------------------------------------- a tracker in trouble
-TRACKED = [*FAST, "logger=mlflow", "~callbacks.early_stopping", "trainer.log_every_n_steps=1"]
+TRACKED = [*FAST, "~callbacks.early_stopping", "trainer.log_every_n_steps=1"]
 NOT_TAKEN = "is not taking this run's records"
 
 
@@ -341,7 +341,8 @@ def train_in_background(tmp_path: Path, *overrides: str) -> tuple[subprocess.Pop
     collected as they come."""
     cmd = [sys.executable, str(ROOT / "src" / "train.py"), f"hydra.run.dir={tmp_path / 'run'}"]
     cmd += [f"paths.log_dir={tmp_path}", *TRACKED, *overrides]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
     return proc, lines
@@ -358,7 +359,9 @@ def test_a_tracking_server_that_refuses_is_one_line_exit_2_and_no_run_folder(tmp
     from conftest import run_script
 
     uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    proc = run_script("train.py", *TRACKED, f"logger.mlflow.tracking_uri={uri}", run_dir=tmp_path / "run")
+    proc = run_script(
+        "train.py", *TRACKED, "logger=mlflow", f"logger.mlflow.tracking_uri={uri}", run_dir=tmp_path / "run"
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         f"error: logger.mlflow.tracking_uri='{uri}': cannot be reached ([Errno 111] Connection refused); "
@@ -391,7 +394,7 @@ def test_a_locked_sqlite_store_is_refused_at_start_within_the_check_time(tmp_pat
 
 
 def test_a_store_locked_mid_training_costs_one_warning_and_no_metric(tmp_path: Path) -> None:
-    proc, lines = train_in_background(tmp_path, "trainer.max_epochs=60")
+    proc, lines = train_in_background(tmp_path, "logger=mlflow", "trainer.max_epochs=60")
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
     wait_for(last.exists)  # training is under way
     with sqlite3.connect(tmp_path / "mlflow.db", isolation_level=None) as lock:
@@ -409,12 +412,19 @@ def test_a_store_locked_mid_training_costs_one_warning_and_no_metric(tmp_path: P
     assert steps == 60
 
 
-def test_a_sigtermed_run_ends_its_mlflow_run_killed(tmp_path: Path) -> None:
-    proc, lines = train_in_background(tmp_path, "trainer.max_epochs=200")
+def wandb_exit_code(run_dir: Path) -> int:
+    [log] = (run_dir / "wandb").glob("offline-run-*/run-*.wandb")
+    [exit_record] = [r.exit for r in wandb_records(log) if r.HasField("exit")]
+    return exit_record.exit_code
+
+
+def test_a_sigtermed_run_ends_its_mlflow_run_killed_and_its_wandb_run_with_143(tmp_path: Path) -> None:
+    proc, lines = train_in_background(tmp_path, "logger=[mlflow,wandb]", "trainer.max_epochs=200")
     wait_for((tmp_path / "run" / "checkpoints" / "last.ckpt").exists)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=120) == 143, "".join(lines[-30:])
     assert mlflow_runs(tmp_path / "mlflow.db") == [("run", "KILLED")]
+    assert wandb_exit_code(tmp_path / "run") == 143
 
 
 class FailAtEpoch(L.Callback):
@@ -425,13 +435,18 @@ class FailAtEpoch(L.Callback):
             raise RuntimeError("injected")
 
 
-def test_a_failed_run_ends_its_mlflow_run_failed(make_cfg: Any, tmp_path: Path) -> None:
+def test_a_failed_run_ends_its_mlflow_run_failed_and_its_wandb_run_with_1(
+    make_cfg: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from train import train
 
-    cfg = make_cfg(*TRACKED, "trainer.max_epochs=3", "+callbacks.fail._target_=test_tracking.FailAtEpoch")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    fail = "+callbacks.fail._target_=test_tracking.FailAtEpoch"
+    cfg = make_cfg(*TRACKED, "logger=[mlflow,wandb]", "logger.wandb.mode=offline", "trainer.max_epochs=3", fail)
     with pytest.raises(RuntimeError, match="injected"):
         train(cfg)
     assert mlflow_runs(tmp_path / "mlflow.db") == [(tmp_path.name, "FAILED")]
+    assert wandb_exit_code(tmp_path) == 1
 
 
 def test_the_outbox_keeps_what_fails_retries_it_and_sends_in_order() -> None:

@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import sqlite3
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,12 +18,11 @@ from typing import Any
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger as LightningMLFlowLogger
 from lightning.pytorch.utilities import rank_zero_only
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from recipe.errors import config_error
 from recipe.extras import require
 from recipe.tracking.outbox import CHECK_S, reason, within
-from recipe.tracking.run_files import RunArtifacts, sweep_name
+from recipe.tracking.run_files import RunArtifacts, stop_signal, sweep_name
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +32,6 @@ FLUSH_S = 10  # finalize waits this long for the queued records
 # MLflow's defaults retry a request 7 times over minutes, each waiting up to 120 s; the outbox retries instead.
 HTTP_ENV = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "5", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
 UNSENT = "mlflow_unsent.jsonl"  # in the run folder: the records MLflow did not take, one JSON object a line
-STOPPED = (KeyboardInterrupt, SIGTERMException)  # a run stopped from outside ends KILLED, not FAILED
 
 
 class _OwnThreadsQuiet(logging.Filter):
@@ -146,15 +143,14 @@ class MLFlowLogger(LightningMLFlowLogger):
     def finalize(self, status: str = "success") -> None:
         """Send the queued records (waiting at most ``FLUSH_S``), keep in ``<run>/mlflow_unsent.jsonl`` what the
         store did not take, attach the run folder's files and end the MLflow run: FINISHED, FAILED, or KILLED for a
-        run stopped by Ctrl-C or SIGTERM (Lightning finalizes inside its exception handler, so the exception being
-        handled says which). While the store fails, the MLflow run is not ended (it shows RUNNING)."""
+        run stopped by Ctrl-C or SIGTERM. While the store fails, the MLflow run is not ended (it shows RUNNING)."""
         if not self._initialized:
             return
         metrics, params = self._mlflow_client.outbox.flush(FLUSH_S)
         if metrics or params:  # the store is failing now: not waited for again to end the run
             self._keep(metrics, params)
             return
-        if status == "failed" and isinstance(sys.exc_info()[1], STOPPED):
+        if stop_signal(status):
             status = "KILLED"
         try:
             for path, base in self.run_files.pending():

@@ -1,12 +1,16 @@
-"""What a tracker needs from a run folder: its name, its sweep, and the files kept beside the metrics."""
+"""What a tracker needs from a run: its folder's name, its sweep, how it ended, and the files kept beside the
+metrics."""
 
 from __future__ import annotations
 
+import signal
+import sys
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 REPORT_FILES = ("report.md", "curves.png")  # written by recipe.report.RunReport at the end of fit
 
@@ -16,6 +20,18 @@ def sweep_name() -> str | None:
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return None
     return Path(HydraConfig.get().sweep.dir).name
+
+
+def stop_signal(status: str) -> signal.Signals | None:
+    """The signal that stopped the run, for a logger finalized with ``status="failed"`` while Lightning handles the
+    exception a stop raises (``KeyboardInterrupt``; ``SIGTERMException``, which ``CheckpointOnInterrupt`` raises
+    for Ctrl-C too); None for a run that ended on its own or failed."""
+    if status != "failed":
+        return None
+    stop = sys.exc_info()[1]
+    if isinstance(stop, KeyboardInterrupt):
+        return signal.SIGINT
+    return signal.SIGTERM if isinstance(stop, SIGTERMException) else None
 
 
 class RunArtifacts:

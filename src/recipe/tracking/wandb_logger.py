@@ -14,7 +14,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from recipe.errors import config_error
 from recipe.extras import require
 from recipe.tracking.outbox import CHECK_S, reason, within
-from recipe.tracking.run_files import RunArtifacts, sweep_name
+from recipe.tracking.run_files import RunArtifacts, stop_signal, sweep_name
 
 MODES = ("offline", "online", "disabled")
 
@@ -83,10 +83,17 @@ class WandbLogger(LightningWandbLogger):
 
     @rank_zero_only
     def finalize(self, status: str = "success") -> None:
-        if self._experiment is not None:
-            for path, base in self.run_files.pending():
-                self._experiment.save(str(path), base_path=str(base), policy="now")
+        """Save the run folder's new files to the W&B run; a run that failed or was stopped is finished at once with
+        exit code 1, or 128 + the signal (130 Ctrl-C, 143 SIGTERM), which W&B shows as failed: left to W&B's exit
+        hook, it would be recorded with exit code 0."""
+        if self._experiment is None:
+            return
+        for path, base in self.run_files.pending():
+            self._experiment.save(str(path), base_path=str(base), policy="now")
         super().finalize(status)
+        if status == "failed":
+            stop = stop_signal(status)
+            self._experiment.finish(exit_code=128 + stop if stop else 1)
 
 
 def log_sweep_comparison(logger_cfg: Mapping[str, Any], sweep_dir: Path, files: list[Path]) -> None:
