@@ -35,7 +35,7 @@ from recipe.optim import resolve_lr
 from recipe.optim.lr_find import find_lr
 from recipe.runtime.checkpoint_io import load_checkpoint
 from recipe.runtime.distributed import isolate_multirun_job, launch_env
-from recipe.runtime.resume_path import resume_path
+from recipe.runtime.resume_path import continued_run, resume_path
 from recipe.runtime.run_lock import run_lock
 from recipe.runtime.trainer import build_trainer, logged_metrics
 from recipe.sweeps.trial import pruned_reason
@@ -113,7 +113,7 @@ def load_test_weights(trainer: L.Trainer, module: L.LightningModule, which: str)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
-@entry_point(check_train_config)
+@entry_point(check_train_config, prepare=continued_run)  # ckpt_path: the checkpoint's run, with this command's keys
 def main(cfg: DictConfig) -> float | list[float] | None:
     isolate_multirun_job(LAUNCH_ENV, __file__)  # in a -m sweep, Lightning's DDP children run this job only
     with run_lock():  # one run per run folder: a second start on it refuses in one line

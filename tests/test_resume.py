@@ -66,6 +66,17 @@ class SignalAt(L.Callback):
             self.times = 0
 
 
+class PauseInTest(L.Callback):
+    """Touches ``marker`` at each test batch and sleeps, so that another process can signal this one in the test."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = Path(marker)
+
+    def on_test_batch_start(self, *args) -> None:
+        self.marker.touch()
+        time.sleep(0.2)
+
+
 def cfg_for(run_dir: Path, *overrides: str) -> DictConfig:
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
         return compose("train", overrides=[f"paths.output_dir={run_dir}", f"paths.log_dir={run_dir}", *RUN, *overrides])
@@ -152,6 +163,34 @@ def test_sigterm_during_the_final_test_exits_143_and_the_resumed_run_tests_and_r
     assert metrics["test/acc"] > 0 and metrics["val/loss"] == pytest.approx(saved["run_metrics"]["val/loss"])
 
 
+def test_sigterm_to_a_run_in_its_final_test_prints_the_resume_line_and_the_resume_trains_nothing(tmp_path):
+    # the test phase printed no resume line, and the resume trained one more epoch: Lightning keeps no should_stop,
+    # and early stopping decides again only after the next validation
+    run_dir, marker = tmp_path / "run", tmp_path / "testing"
+    stops_early = ["callbacks.early_stopping.patience=1", "callbacks.early_stopping.min_delta=10"]  # after epoch 1
+    pause = ["+callbacks.pause._target_=test_resume.PauseInTest", f"+callbacks.pause.marker={marker}"]
+    args = [*RUN, "test=true", "trainer.limit_test_batches=50", *stops_early, *pause]
+    command = [sys.executable, str(ROOT / "src" / "train.py"), f"hydra.run.dir={run_dir}", *args]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}  # for test_resume.PauseInTest
+    process = subprocess.Popen(command, env=env, **{k: v for k, v in CAPTURE.items() if k != "timeout"})
+    deadline = time.monotonic() + 120
+    while not marker.is_file() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)  # from outside, as a scheduler does, during the test
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode == 143, output
+    last = run_dir / "checkpoints" / "last.ckpt"
+    assert f"Stopped during the test; {last} holds the end of training" in output
+    assert f"Resume with: python src/train.py ckpt_path=auto hydra.run.dir={run_dir}\n" in output
+    assert final_state(run_dir)["global_step"] == 8  # early stopping ended training after epoch 1 of 6
+
+    printed = output.split("Resume with: python ")[1].splitlines()[0].split()
+    resumed = subprocess.run([sys.executable, *printed, "++callbacks.pause=null"], env=env, **CAPTURE)
+    assert resumed.returncode == 0, resumed.stdout
+    assert "the resumed fit trains nothing" in resumed.stdout and "test/acc" in resumed.stdout
+    assert final_state(run_dir)["global_step"] == 8
+
+
 def test_a_run_started_with_ctrl_c_ignored_keeps_ignoring_it(tmp_path):
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # as nohup or a script's background job starts it
     train(cfg_for(tmp_path / "run", *signal_at(signal.SIGINT, 2, "on_train_batch_start")))
@@ -163,7 +202,7 @@ def test_a_second_ctrl_c_stops_at_once_and_keeps_the_last_finished_epoch(tmp_pat
     run_dir = tmp_path / "run"
     with pytest.raises(SystemExit) as stopped:  # Lightning then ignores Ctrl-C; the fixture puts it back
         train(cfg_for(run_dir, *signal_at(signal.SIGINT, 2, "on_train_batch_start", times=2)))
-    assert stopped.value.code == 1
+    assert stopped.value.code == 130  # Lightning exits with 1 after a KeyboardInterrupt
     assert final_state(run_dir)["global_step"] == 8  # the end of epoch 1, written by callbacks.last_checkpoint
     assert "Stopped without saving" in caplog.text
 
@@ -185,10 +224,12 @@ def test_three_epochs_resumed_to_six_equal_six_straight_with_a_constant_schedule
     )
 
 
-def test_ctrl_c_saves_last_ckpt_and_the_run_resumes_from_it(tmp_path):
+def test_ctrl_c_saves_last_ckpt_and_the_printed_line_continues_that_run_in_its_folder(tmp_path):
+    # the printed line was `ckpt_path=<last.ckpt>`: the defaults' warmup-cosine, 30 epochs and early stopping, in a
+    # new folder
     run_dir, last = tmp_path / "run", tmp_path / "run" / "checkpoints" / "last.ckpt"
     kept = [a for a in RUN if not a.startswith(("trainer.max_epochs", "~callbacks.run_report"))]
-    args = [*kept, "trainer.max_epochs=1000", "~callbacks.early_stopping"]
+    args = [*kept, "optimizer.lr=0.003", "scheduler=constant", "trainer.max_epochs=1000", "~callbacks.early_stopping"]
     command = [sys.executable, str(ROOT / "src" / "train.py"), f"hydra.run.dir={run_dir}", *args]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
@@ -199,16 +240,25 @@ def test_ctrl_c_saves_last_ckpt_and_the_run_resumes_from_it(tmp_path):
     output = process.communicate(timeout=120)[0]
     assert process.returncode == 130, output
     assert "Ctrl-C: saving the run at the next safe point" in output
-    assert f"Interrupted: saved {last}" in output and f"ckpt_path={last}" in output
+    assert f"Interrupted: saved {last}" in output
+    assert f"Resume with: python src/train.py ckpt_path=auto hydra.run.dir={run_dir}\n" in output
     saved = torch.load(last, map_location="cpu", weights_only=True)
     assert 0 < saved["global_step"] < 1000 * 4
     assert "Interrupted in epoch" in (run_dir / "report.md").read_text()
 
-    resumed_dir = tmp_path / "resumed"
-    resumed = train(cfg_for(resumed_dir, f"trainer.max_epochs={saved['epoch'] + 2}", f"ckpt_path={last}"))
+    # the printed line, with a shorter run on top: the run's own config, the change listed, in the same folder
+    longer = saved["epoch"] + 2
+    printed = output.split("Resume with: python ")[1].splitlines()[0].split()
+    resumed = subprocess.run([sys.executable, *printed, f"trainer.max_epochs={longer}"], **CAPTURE)
+    assert resumed.returncode == 0, resumed.stdout
+    assert f"Resuming the run in {last} with its own config, changed: trainer.max_epochs={longer} (was 1000)\n" in (
+        resumed.stdout
+    )
+    run_config = final_state(run_dir)["run_config"]
+    assert run_config["scheduler"]["name"] == "constant" and run_config["optimizer"]["lr"] == 0.003
+    assert "early_stopping" not in run_config["callbacks"] and run_config["trainer"]["max_epochs"] == longer
     # it goes on from the saved step (Ctrl-C may land mid-epoch) to the end of the longer run, 4 batches an epoch
-    assert saved["global_step"] < final_state(resumed_dir)["global_step"] <= (saved["epoch"] + 2) * 4
-    assert resumed["val/loss"] > 0
+    assert saved["global_step"] < final_state(run_dir)["global_step"] == longer * 4
 
 
 def test_resuming_from_a_missing_checkpoint_is_one_line(tmp_path, capsys):
@@ -235,8 +285,10 @@ def test_a_requeued_command_with_ckpt_path_auto_appends_to_its_run_log_and_tenso
     env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}  # for test_resume.SignalAt
     first = subprocess.run([*command, *signal_at(signal.SIGTERM, 2, "on_train_batch_start")], env=env, **CAPTURE)
     assert first.returncode == 143, first.stdout
-    second = subprocess.run(command, env=env, **CAPTURE)
+    # the run's own config holds the signal; the test's requeue turns it off (a key only the run has: ++key=null)
+    second = subprocess.run([*command, "++callbacks.signal_at=null"], env=env, **CAPTURE)
     assert second.returncode == 0, second.stdout
+    assert "changed: callbacks.signal_at=None\n" in second.stdout
     assert f"Restored all states from the checkpoint at {run_dir / 'checkpoints' / 'last.ckpt'}" in second.stdout
     log = (run_dir / "train.log").read_text()
     assert log.index("Interrupted: saved") < log.index("Restored all states") < log.rindex("Verdict:")
@@ -291,6 +343,8 @@ def test_ckpt_path_auto_in_a_slurm_job_names_the_run_folder_after_the_job(tmp_pa
     assert Path(cfg.hydra.run.dir).name == "slurm-41_3"
     assert resume_path(cfg) is None  # nothing saved yet: a fresh start
     (tmp_path / "checkpoints").mkdir()
-    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"x")
-    (tmp_path / "hpc_ckpt_1.ckpt").write_bytes(b"x")  # Lightning's own save on SLURM's requeue signal, newer
+    loadable = {"run_config": {}, "state_dict": {}}  # what ckpt_path=auto checks: it loads
+    torch.save(loadable, tmp_path / "checkpoints" / "last.ckpt")
+    torch.save(loadable, tmp_path / "hpc_ckpt_1.ckpt")  # Lightning's own save on SLURM's requeue signal, newer:
+    os.utime(tmp_path / "hpc_ckpt_1.ckpt", (time.time() + 1, time.time() + 1))
     assert resume_path(cfg) == str(tmp_path / "hpc_ckpt_1.ckpt")

@@ -6,7 +6,7 @@ Ctrl-C leaves the jobs queued, and results stay in ``.submitit/``. These launche
 - print each job's one-line result (state, the optimized metric, its run folder) as it finishes, where its
   logs are, and ``Outputs:``;
 - stop in one line when SLURM says a job can never start, and cancel the sweep's jobs on Ctrl-C;
-- in the job, resume a job requeued after its time limit from the ``last.ckpt`` in its run folder.
+- in the job, resume a job requeued after its time limit from its run folder's newest checkpoint that loads.
 (In the job, ``recipe.runtime.distributed.isolate_multirun_job`` lets Lightning's DDP re-run the entry script, not
 submitit's, for its other processes: that works for the plugin's own ``submitit_local`` and ``submitit_slurm`` too.)
 """
@@ -119,20 +119,22 @@ class _Reporting:
         return f"FAILED {_last_line(str(err))}  log: {job.paths.stderr}"
 
     def __call__(self, sweep_overrides: list[str], job_dir_key: str, job_num: int, *rest: Any) -> JobReturn:
-        """In the job: resume from its ``last.ckpt`` after a requeue."""
+        """In the job: resume from its run folder's checkpoint after a requeue."""
         last = self._last_checkpoint(sweep_overrides, job_num) if os.environ.get("SLURM_RESTART_COUNT") else None
         if last is not None:
             print(f"Requeued: resuming from {last}", flush=True)
             sweep_overrides = [*sweep_overrides, f"ckpt_path='{last}'"]  # quoted: run folder names hold = and ,
         return super().__call__(sweep_overrides, job_dir_key, job_num, *rest)  # type: ignore[misc]
 
-    def _last_checkpoint(self, sweep_overrides: list[str], job_num: int) -> Path | None:
-        """The ``last.ckpt`` in this job's run folder, found as Hydra will name the folder."""
+    def _last_checkpoint(self, sweep_overrides: list[str], job_num: int) -> str | None:
+        """The checkpoint this job's run folder (found as Hydra will name it) resumes from: ``last.ckpt``, or past a
+        torn one the newest that loads (``recipe.runtime.resume_path.newest_checkpoint``)."""
+        from recipe.runtime.resume_path import newest_checkpoint  # loads checkpoints: torch, in the job only
+
         setup_globals()
         cfg = self.hydra_context.config_loader.load_sweep_config(self.config, sweep_overrides)  # type: ignore[attr-defined]
         cfg.hydra.job.num = job_num
-        found = sorted(Path(str(cfg.hydra.sweep.dir), str(cfg.hydra.sweep.subdir)).rglob("last.ckpt"))
-        return found[0] if found else None
+        return newest_checkpoint(Path(str(cfg.hydra.sweep.dir), str(cfg.hydra.sweep.subdir)))
 
 
 def _last_line(text: str) -> str:

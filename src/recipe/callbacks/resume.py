@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import signal
 import threading
 from collections.abc import Iterator
@@ -25,6 +26,16 @@ def last_checkpoint_path(trainer: L.Trainer) -> Path | None:
     if checkpoint is None or checkpoint.dirpath is None:
         return None
     return Path(checkpoint.dirpath) / f"{checkpoint.CHECKPOINT_NAME_LAST}{checkpoint.FILE_EXTENSION}"
+
+
+def resume_command(trainer: L.Trainer) -> str:
+    """The command that goes on with this run in its own folder (``trainer.default_root_dir``, the run folder):
+    ``ckpt_path=auto`` takes the folder's newest checkpoint and the run's own config (``recipe.runtime.resume_path``).
+    A folder name that Hydra would not read as one plain value (a sweep job's ``lr=0.1,seed=1``) is quoted for Hydra
+    and for the shell."""
+    folder = str(trainer.default_root_dir)
+    run_dir = f"hydra.run.dir={folder}" if re.fullmatch(r"[\w./:+-]+", folder) else f"\"hydra.run.dir='{folder}'\""
+    return f"python src/train.py ckpt_path=auto {run_dir}"
 
 
 class CheckpointOnInterrupt(Callback):
@@ -88,28 +99,34 @@ class CheckpointOnInterrupt(Callback):
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         self._restore_handlers()
         path = last_checkpoint_path(trainer)
-        if path is None or trainer.state.fn != TrainerFn.FITTING:  # stopped in the test: the fit's checkpoints stand
+        if path is None or not isinstance(exception, (SIGTERMException, KeyboardInterrupt)):
             return
-        if isinstance(exception, SIGTERMException):
+        if trainer.state.fn != TrainerFn.FITTING:  # stopped in the final test: the fit's last.ckpt is its end
+            said = f"Stopped during the test; {path} holds the end of training, which a resume tests."
+        elif isinstance(exception, SIGTERMException):
             trainer.save_checkpoint(path)
-            rank_zero_info(f"Interrupted: saved {path}\nResume with: python src/train.py ckpt_path={path}")
-        elif isinstance(exception, KeyboardInterrupt) and path.is_file():
-            rank_zero_info(
-                f"Stopped without saving; {path} holds the last finished epoch.\n"
-                f"Resume with: python src/train.py ckpt_path={path}"
-            )
+            said = f"Interrupted: saved {path}"
+        else:
+            said = f"Stopped without saving; {path} holds the last finished epoch."
+        if path.is_file():
+            rank_zero_info(f"{said}\nResume with: {resume_command(trainer)}")
 
 
 @contextmanager
 def exit_code_on_stop(trainer: L.Trainer) -> Iterator[None]:
-    """Turns Lightning's exit after Ctrl-C or SIGTERM (``SystemExit`` with code 0) into the shell's convention,
-    128 + the signal: 130 for Ctrl-C, 143 for SIGTERM. A stopped run is not a success."""
+    """Turns Lightning's stop on SIGTERM (``SIGTERMException``) and its exit after a ``KeyboardInterrupt``
+    (``SystemExit(1)``, a second Ctrl-C) into the shell's convention, 128 + the signal: 130 for Ctrl-C, 143 for
+    SIGTERM. A stopped run is not a success, nor a failed one."""
     try:
         yield
     except SIGTERMException:
         stopper = next((c for c in trainer.callbacks if isinstance(c, CheckpointOnInterrupt)), None)
         signum = stopper.stop_signal if stopper and stopper.stop_signal else signal.SIGTERM
         raise SystemExit(128 + signum) from None
+    except SystemExit as stop:
+        if trainer.interrupted and stop.code == 1:  # Lightning's own exit after a KeyboardInterrupt
+            raise SystemExit(128 + signal.SIGINT) from None
+        raise
 
 
 class RngState(Callback):

@@ -63,8 +63,11 @@ def _fail(err: Exception, folder: Path | None, discard: bool) -> None:
     raise SystemExit(2 if isinstance(err, ConfigError) else 1) from None
 
 
-def entry_point(check: Callable[[DictConfig], None]) -> Callable[[Task], Task]:
-    """Wrap an entry point's task: ``check(cfg)`` first, then the config tree, the task, and ``Outputs:``.
+def entry_point(
+    check: Callable[[DictConfig], None], prepare: Callable[[DictConfig], DictConfig] | None = None
+) -> Callable[[Task], Task]:
+    """Wrap an entry point's task: ``prepare(cfg)`` (the config the run uses, e.g. a resumed run's own) and
+    ``check`` first, then the config tree, the task, and ``Outputs:``.
 
     A ``ConfigError``, ``TrainingDiverged`` or ``CheckpointWriteError`` becomes one line on stderr (the last one
     printed) and exit code 2 or 1. A run that fails before its first optimizer step leaves no folder behind, the
@@ -81,6 +84,7 @@ def entry_point(check: Callable[[DictConfig], None]) -> Callable[[Task], Task]:
                 # Lightning's model summary warns for every mixed precision, yet its size estimate is exact
                 warnings.filterwarnings("ignore", message=r"Precision .*-mixed is not supported by the model summary")
                 try:
+                    cfg = prepare(cfg) if prepare else cfg
                     check(cfg)
                     print_config_tree(cfg)
                     value = task(cfg)

@@ -11,7 +11,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 
 from recipe.callbacks.guards import stability_fixes
-from recipe.callbacks.resume import last_checkpoint_path
+from recipe.callbacks.resume import last_checkpoint_path, resume_command
 from recipe.errors import ConfigError, TrainingDiverged
 from recipe.report.render import markdown, plot_curves, print_summary
 from recipe.report.verdict import Thresholds, diagnose
@@ -72,7 +72,7 @@ class RunReport(Callback):
             self.write(trainer, diverged=str(exception))
         elif isinstance(exception, (KeyboardInterrupt, SystemExit)):
             path = last_checkpoint_path(trainer)
-            resume = f"resume with `python src/train.py ckpt_path={path}`" if path else "checkpointing was off"
+            resume = f"resume with `{resume_command(trainer)}`" if path else "checkpointing was off"
             self.write(trainer, notes=[f"Interrupted in epoch {trainer.current_epoch}: {resume}."])
 
     def write(self, trainer: L.Trainer, diverged: str | None = None, notes: list[str] | None = None) -> None:
