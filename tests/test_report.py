@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import itertools
 import math
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import use_noise_data
+from conftest import FAST, ROOT, use_noise_data
 from omegaconf import open_dict
 from sklearn.datasets import load_iris
 
@@ -189,3 +193,32 @@ def test_iris_whose_val_loss_falls_every_epoch_is_not_overfitting(make_cfg, tmp_
     val_loss = [float(row.split("|")[3]) for row in table.splitlines()[2:7]]
     assert all(later < earlier for earlier, later in itertools.pairwise(val_loss))
     assert verdict_of(tmp_path).startswith("**Verdict: still improving**")
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_while_the_report_is_drawn_stops_in_one_line(tmp_path):
+    # the first Ctrl-C saves and reports; a second one 0.1 s after the resume line lands in the plot of curves.png
+    overrides = [o for o in FAST if not o.startswith("trainer.max_epochs")]
+    for attempt in range(3):
+        run_dir = tmp_path / str(attempt)
+        cmd = [sys.executable, str(ROOT / "src" / "train.py"), f"hydra.run.dir={run_dir}", "trainer.max_epochs=50"]
+        with (tmp_path / f"{attempt}.err").open("w+") as err:
+            proc = subprocess.Popen([*cmd, *overrides], stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT)
+            try:
+                while not (run_dir / "checkpoints" / "last.ckpt").exists():  # training has started
+                    assert proc.poll() is None, err.seek(0) or err.read()[-3000:]
+                    time.sleep(0.05)
+                proc.send_signal(signal.SIGINT)
+                next(line for line in proc.stdout if line.startswith("Resume with:"))
+                time.sleep(0.1)
+                proc.send_signal(signal.SIGINT)
+                rest = proc.stdout.read()
+                assert proc.wait(timeout=60) == 130
+            finally:
+                proc.kill()
+            err.seek(0)
+            assert "Traceback" not in err.read()
+        assert rest.strip() == f"Stopped at once by Ctrl-C; outputs so far: {run_dir.resolve()}"
+        if (run_dir / "report.md").exists() and not (run_dir / "curves.png").exists():
+            return  # the second Ctrl-C cut the plot
+    pytest.fail("the second Ctrl-C never landed in the plot")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import math
 import shutil
+import signal
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -63,6 +64,15 @@ def _fail(err: Exception, folder: Path | None, discard: bool) -> None:
     raise SystemExit(2 if isinstance(err, ConfigError) else 1) from None
 
 
+def _interrupted(folder: Path | None, discard: bool) -> None:
+    """A Ctrl-C that no handler took (a second one while the run saves and reports, or one before training): one
+    line and 130, the shell's code for it, instead of a traceback from wherever it landed."""
+    if discard:
+        shutil.rmtree(folder, ignore_errors=True)
+    rank_zero_info("Stopped at once by Ctrl-C" + (f"; outputs so far: {folder}" if folder and not discard else ""))
+    raise SystemExit(128 + signal.SIGINT) from None
+
+
 def entry_point(
     check: Callable[[DictConfig], None], prepare: Callable[[DictConfig], DictConfig] | None = None
 ) -> Callable[[Task], Task]:
@@ -90,6 +100,8 @@ def entry_point(
                     value = task(cfg)
                 except (ConfigError, TrainingDiverged, CheckpointWriteError) as err:
                     _fail(err, folder, discard=new_folder and not step.taken)
+                except KeyboardInterrupt:
+                    _interrupted(folder, discard=new_folder and not step.taken)
                 finally:
                     step.hook.remove()
                 if folder is not None:

@@ -79,7 +79,8 @@ class RunReport(Callback):
         """Judge the curves so far and write ``report.md`` and ``curves.png``; rank zero only.
 
         A trial its search pruned gets the reason in its report and no plot: nobody looks at a pruned trial's
-        curves (TensorBoard still has them), and drawing it costs more than an epoch of a small run.
+        curves (TensorBoard still has them), and drawing it costs more than an epoch of a small run. The plot comes
+        last, being the slow part: a second Ctrl-C while an interrupted run reports loses only the picture.
         """
         if not trainer.is_global_zero:
             return
@@ -90,13 +91,13 @@ class RunReport(Callback):
         self.dirpath.mkdir(parents=True, exist_ok=True)
         pruned = pruned_reason()
         notes = [*(notes or ()), *([f"Pruned by the search: {pruned}."] if pruned else [])]
-        if not pruned:
-            lrs = [(s, lr) for s, lr in self.lrs if math.isfinite(lr)]
-            plot_curves(self.epochs, lrs, self.dirpath / "curves.png")
         final_lr = self.lrs[-1][1] if self.lrs else None
         report = self.dirpath / "report.md"
         report.write_text(markdown(verdict, self.epochs, final_lr, notes, curves=not pruned))
         print_summary(verdict, self.epochs, report)
+        if not pruned:
+            lrs = [(s, lr) for s, lr in self.lrs if math.isfinite(lr)]
+            plot_curves(self.epochs, lrs, self.dirpath / "curves.png")
 
     def state_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "lrs": self.lrs, "first_loss": self.first_loss}
