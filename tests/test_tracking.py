@@ -427,6 +427,25 @@ def test_a_sigtermed_run_ends_its_mlflow_run_killed_and_its_wandb_run_with_143(t
     assert wandb_exit_code(tmp_path / "run") == 143
 
 
+def test_records_a_locked_store_never_took_are_kept_in_the_run_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("recipe.tracking.mlflow_logger.FLUSH_S", 1)  # finalize's wait, 10 s
+    db = tmp_path / "mlflow.db"
+    logger = MLFlowLogger(run_dir=tmp_path, experiment_name="train", tracking_uri=f"sqlite:///{db}")
+    with sqlite3.connect(db, isolation_level=None) as lock:
+        logger.log_metrics({"val/acc": 0.5}, step=3)  # the run is created, and this sent
+        assert logger.experiment.outbox.flush(timeout=60) == ([], [])
+        lock.execute("BEGIN EXCLUSIVE")
+        logger.log_metrics({"val/acc": 0.75}, step=7)
+        logger.finalize("success")
+        lock.execute("ROLLBACK")
+    lines = (tmp_path / "mlflow_unsent.jsonl").read_text().splitlines()
+    assert [(r["key"], r["value"], r["step"]) for r in map(json.loads, lines)] == [("val/acc", 0.75, 7)]
+    assert f"kept in {tmp_path / 'mlflow_unsent.jsonl'}; its run {logger.run_id} is not ended" in caplog.text
+    assert mlflow_runs(db) == [(tmp_path.name, "RUNNING")]
+
+
 class FailAtEpoch(L.Callback):
     """Raises at the end of epoch 1: a run that fails after it started logging."""
 
