@@ -121,7 +121,7 @@ class MLFlowLogger(LightningMLFlowLogger):
         )
         self.run_dir = Path(run_dir)
         self.run_files = RunArtifacts(run_dir)
-        self._warned = False
+        self._warned = self._kept = False  # the warnings given, once each
         # Lightning's private client attribute: its log_metrics and log_hyperparams send through it
         self._mlflow_client = QueuedClient(tracking_uri, self._warn, RETRY_S, SLOW_S)
         if rank_zero_only.rank == 0:  # the rank that logs
@@ -161,7 +161,7 @@ class MLFlowLogger(LightningMLFlowLogger):
             self._warn(err)
 
     def _keep(self, metrics: list[Any], params: list[Any]) -> None:
-        """Append the records the store did not take to ``<run>/mlflow_unsent.jsonl`` and say so."""
+        """Append the records the store did not take to ``<run>/mlflow_unsent.jsonl``, and say so the first time."""
         path = self.run_dir / UNSENT
         with path.open("a") as file:
             for m in metrics:
@@ -169,10 +169,12 @@ class MLFlowLogger(LightningMLFlowLogger):
                 file.write("\n")
             for p in params:
                 file.write(json.dumps({"param": p.key, "value": p.value}) + "\n")
-        log.warning(
-            f"MLflow did not take {len(metrics)} metric values and {len(params)} params: kept in {path}; "
-            f"its run {self._run_id} is not ended"
-        )
+        if not self._kept:  # once: the file is the same for later ones
+            self._kept = True
+            log.warning(
+                f"MLflow did not take {len(metrics)} metric values and {len(params)} params: kept in {path}; "
+                f"its run {self._run_id} is not ended"
+            )
 
 
 def log_sweep_comparison(logger_cfg: Mapping[str, Any], sweep_dir: Path, files: list[Path]) -> None:

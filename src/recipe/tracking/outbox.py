@@ -75,6 +75,7 @@ class Outbox:
         self._params: list[Any] = []
         self._sending: tuple[list[Any], list[Any]] | None = None  # the batch out now
         self._sent_at = 0.0  # when it went out (time.monotonic)
+        self._stuck: tuple[list[Any], list[Any]] | None = None  # a batch flush gave up on, still out
         self._slow_told = False  # on_error heard that it is slow
         self._retry_at = 0.0  # no try before this time (time.monotonic) after a failure
         self.failures = 0  # failed sends so far
@@ -118,6 +119,8 @@ class Outbox:
             except Exception as err:  # whatever the tracker raises: the records stay queued
                 error = err
             with self._cond:
+                if self._stuck is sending:
+                    self._stuck = None
                 if error is not None and self._sending is sending:  # not given up by flush meanwhile
                     self._metrics[:0], self._params[:0] = sending
                     self._retry_at = time.monotonic() + self.retry_s
@@ -133,6 +136,8 @@ class Outbox:
         ``timeout`` seconds pass (a send unanswered after ``slow_s`` is reported meanwhile). Returns what is still
         unsent, which the queue gives up (the caller keeps it)."""
         with self._cond:
+            if self._stuck is not None:  # the thread still waits on a send given up before: no use waiting
+                timeout = 0.0
             failures = self.failures
             self._retry_at = 0.0
             self._cond.notify_all()
@@ -145,6 +150,7 @@ class Outbox:
                     self._on_error(TimeoutError(f"no answer for {self.slow_s:g} s"))
                 self._cond.wait_for(done, max(timeout - self.slow_s, 0.0))
             in_flight = self._sending or ([], [])
+            self._stuck = self._sending or self._stuck
             unsent = in_flight[0] + self._metrics, in_flight[1] + self._params
             self._metrics, self._params, self._sending = [], [], None
             return unsent
