@@ -14,8 +14,12 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import ROOT, TINY, run_script
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 
 from recipe.cli.config import compose_config
+from recipe.cli.entry import entry_point
 from recipe.errors import CheckpointWriteError, ConfigError
 from recipe.runtime.checkpoint_io import TEMP_SUFFIX, AtomicCheckpointIO, atomic_save
 from recipe.runtime.run_lock import LOCK_FILE, run_lock
@@ -280,3 +284,30 @@ def test_a_run_folder_on_a_read_only_file_system_is_refused_in_one_line(small_tm
     done = run_script("train.py", run_dir=read_only / "run")
     assert done.returncode == 2
     assert done.stderr == f"error: hydra.run.dir='{read_only}/run': {read_only} is on a read-only file system\n"
+
+
+def test_a_run_refused_by_the_lock_never_removes_the_folder_of_the_run_that_holds_it(tmp_path, capsys):
+    folder = tmp_path / "run"
+    (folder / ".hydra").mkdir(parents=True)  # as Hydra leaves a new folder: this run would remove it on an error
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", return_hydra_config=True)
+    cfg.hydra.runtime.output_dir, cfg.hydra.mode = str(folder), RunMode.RUN
+    HydraConfig.instance().set_config(cfg)
+    holders = []
+
+    def task(cfg) -> None:
+        holders.append(start_holder(folder))  # both started on a new folder; the other took the lock first
+        with run_lock():
+            raise AssertionError("two runs hold one folder")
+
+    try:
+        with pytest.raises(SystemExit) as exited:
+            entry_point(lambda cfg: None)(task)(cfg)
+        assert exited.value.code == 2
+        assert f"in use by another run (pid {holders[0].pid} on " in capsys.readouterr().err
+        assert (folder / ".hydra").is_dir() and (folder / LOCK_FILE).is_file()
+    finally:
+        HydraConfig.instance().cfg = None
+        for holder in holders:
+            holder.kill()
+            holder.wait(timeout=30)

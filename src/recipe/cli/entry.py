@@ -20,6 +20,7 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from recipe.cli.console import copy_output_to_log, print_config_tree, print_error
 from recipe.errors import CheckpointWriteError, ConfigError, TrainingDiverged, config_error
+from recipe.runtime.run_lock import RunFolderInUse
 
 Task = Callable[[DictConfig], "float | list[float] | None"]
 HYDRA_FILES = {".hydra"}  # what Hydra writes into a run folder before the task starts (besides its .log)
@@ -99,7 +100,8 @@ def entry_point(
                     print_config_tree(cfg)
                     value = task(cfg)
                 except (ConfigError, TrainingDiverged, CheckpointWriteError) as err:
-                    _fail(err, folder, discard=new_folder and not step.taken)
+                    # a folder another run holds is that run's, even if it looked new when this one started
+                    _fail(err, folder, discard=new_folder and not step.taken and not isinstance(err, RunFolderInUse))
                 except KeyboardInterrupt:
                     _interrupted(folder, discard=new_folder and not step.taken)
                 finally:

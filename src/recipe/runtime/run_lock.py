@@ -27,6 +27,10 @@ LOCK_FILE = ".run.lock"
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")  # set by torchrun, Lightning, SLURM
 
 
+class RunFolderInUse(ConfigError):
+    """Another live run writes into this run's folder: the folder is that run's, never removed by this one."""
+
+
 def launching_process() -> bool:
     """Whether this process is the run's first (rank 0 on node 0), the one that holds the folder's lock."""
     return all(os.environ.get(name, "0") == "0" for name in RANK_VARIABLES)
@@ -52,9 +56,10 @@ def _who(fd: int) -> str:
     return os.pread(fd, 200, 0).decode(errors="replace").strip() or "a run that is starting"
 
 
-def refusal(folder: str | Path, other: str, key: str = "hydra.run.dir") -> ConfigError:
+def refusal(folder: str | Path, other: str, key: str = "hydra.run.dir") -> RunFolderInUse:
     """The one line a run gets when ``other`` (``holder``'s answer) writes into its folder."""
-    return config_error(key, str(folder), f"in use by another run ({other}); wait for it to end or choose another")
+    allowed = f"in use by another run ({other}); wait for it to end or choose another"
+    return RunFolderInUse(str(config_error(key, str(folder), allowed)))
 
 
 @contextmanager
