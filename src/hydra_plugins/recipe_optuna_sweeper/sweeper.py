@@ -57,6 +57,7 @@ class OptunaSweeper(Sweeper):
         params: the search space, ``key: grammar`` (see ``recipe.sweeps.space``).
         enqueue_trials: parameter sets to run first (each once per study).
         heartbeat_interval: seconds between a running trial's heartbeats in a database storage; ``None``: none.
+            The heartbeat finds a trial lost on another machine; on its own machine its process id finds it at once.
         grace_period: seconds without a heartbeat after which a trial counts as lost; ``None``: twice the interval.
         max_retry: how many times a lost trial's parameters run again (and a killed worker is replaced).
         n_jobs: trials run at once, each worker a process of its own with its share of the cores and one GPU.
@@ -136,7 +137,7 @@ class OptunaSweeper(Sweeper):
         import optuna
 
         from recipe.sweeps import SearchSpace, write_report
-        from recipe.sweeps.storage import ask_lock, counted_trials, open_storage
+        from recipe.sweeps.storage import ask_lock, counted_trials, open_storage, storage_file
         from recipe.sweeps.workers import run_workers
 
         assert self.config is not None
@@ -149,7 +150,8 @@ class OptunaSweeper(Sweeper):
             if self.worker is None:  # the workers' parent checked it
                 self.validate_batch_is_legal(space.corners())
             lock = ask_lock(storage, sweep_dir)
-            with lock:  # a process making the study file is never read half way by another
+            # a study file another process is making is not read half made; other locks would make the sweep folder
+            with lock if storage_file(storage) else contextlib.nullcontext():
                 self.opened_storage = open_storage(storage, **self.heartbeat, max_retry=self.max_retry)
                 study = optuna.create_study(
                     storage=self.opened_storage,
