@@ -57,7 +57,9 @@ def test_truncated_checkpoint(make_cfg, tmp_path, capsys):
 def test_text_file(make_cfg, tmp_path, capsys):
     text = tmp_path / "notes.ckpt"
     text.write_text("epoch 3, val acc 0.97\n")
-    assert "not a readable checkpoint" in eval_error(make_cfg, text, capsys)
+    assert f"error: ckpt_path='{text}': not a checkpoint (torch.save's files are zip archives)" in eval_error(
+        make_cfg, text, capsys
+    )
 
 
 def test_torch_file_without_a_run_config(make_cfg, tmp_path, capsys):
