@@ -127,7 +127,7 @@ def test_tiny_model_on_noise_underfits(make_cfg, tmp_path, capsys):
     assert verdict_of(tmp_path).startswith("**Verdict: underfitting**")
     assert "more capacity" in (tmp_path / "report.md").read_text()
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    printed = capsys.readouterr().out
+    printed = "".join(capsys.readouterr())  # beside the progress bar, rich prints to stderr
     assert "run report" in printed and "Verdict: underfitting" in printed
 
 
