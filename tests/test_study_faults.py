@@ -4,17 +4,15 @@ setting. Each ends with ``n_trials`` finished trials, or in one line and exit co
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 from test_parallel_trials import QUICK
-from test_sweeps import ROOT, load_study, multirun, run, running_with_heartbeat
+from test_sweeps import ROOT, kill_during_a_trial, load_study, multirun, run
 
 from recipe.errors import ConfigError
 from recipe.sweeps.storage import check_study_file, open_storage
@@ -35,20 +33,13 @@ def _one_line(cmd: list[str]) -> str:
 @pytest.mark.slow
 def test_a_search_rerun_right_after_kill_9_runs_the_killed_trial_again_and_ends_with_n_trials(tmp_path: Path) -> None:
     cmd = multirun(tmp_path, *QUICK, "hydra.sweeper.n_trials=2")  # default heartbeat: 60 s, grace 180 s
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while not (running := running_with_heartbeat(tmp_path / "optuna.db")) and proc.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    [killed] = running
+    killed, pid = kill_during_a_trial(cmd, tmp_path / "optuna.db")
 
     log = run(cmd)  # at once, long before the grace period ends
 
     trials = load_study(tmp_path).trials
     assert trials[killed].state == TrialState.FAIL
-    assert f"Trial {killed} lost its process (its process, {proc.pid}, is gone)" in log
+    assert f"Trial {killed} lost its process (its process, {pid}, is gone)" in log
     [retry] = [t for t in trials if t.system_attrs.get("failed_trial") == killed]
     assert retry.params == trials[killed].params and retry.state == TrialState.COMPLETE
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 2

@@ -438,6 +438,20 @@ def running_with_heartbeat(db: Path) -> list[int]:
     return [row[0] for row in rows]
 
 
+def kill_during_a_trial(cmd: list[str], storage: Path) -> tuple[int, int]:
+    """Start the search ``cmd``, SIGKILL its process group once a trial is running: that trial's number and the
+    process id it had."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not (running := running_with_heartbeat(storage)) and proc.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    [killed] = running
+    return killed, proc.pid
+
+
 @pytest.mark.slow
 def test_a_trial_killed_by_sigkill_is_failed_and_its_parameters_run_again(tmp_path: Path) -> None:
     cmd = multirun(
@@ -448,14 +462,7 @@ def test_a_trial_killed_by_sigkill_is_failed_and_its_parameters_run_again(tmp_pa
         "hydra.sweeper.grace_period=2",
         "hydra/sweeper/pruner=none",
     )
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while not (running := running_with_heartbeat(tmp_path / "optuna.db")) and proc.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    [killed] = running
+    killed, _ = kill_during_a_trial(cmd, tmp_path / "optuna.db")
     time.sleep(3)  # past the grace period: the next run on the study finds the trial lost
 
     log = run(cmd)
