@@ -51,6 +51,7 @@ class _FirstStep:
 
     def _note(self, optimizer: object, args: object, kwargs: object) -> None:
         self.taken = True
+        self.hook.remove()  # the first step is all it asks: no call on any later step
 
 
 def _fail(err: Exception, folder: Path | None, discard: bool) -> None:
