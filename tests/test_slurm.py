@@ -221,7 +221,10 @@ def test_job_warned_of_its_time_limit_is_requeued_and_resumes(cluster, tmp_path)
     last = Path(line.split()[3]) / "checkpoints" / "last.ckpt"
     text = log.read_text()
     assert f"Requeued: resuming from {last}" in text and f"Restored all states from the checkpoint at {last}" in text
-    assert "test/acc" in text.split("Requeued: resuming")[1]  # the resumed job ran the test
+    # the resumed job ran the test (the first one was stopped while training): its table is printed beside the
+    # progress bar, on stderr, and copied into the run's train.log
+    assert "test/acc" in log.with_suffix(".err").read_text()
+    assert "test/acc" in (last.parents[1] / "train.log").read_text()
 
 
 @pytest.mark.slow
