@@ -9,7 +9,8 @@ from typing import Any
 
 from recipe.errors import config_error
 
-EXTRAS = {"mlflow": "trackers", "wandb": "trackers", "psycopg": "postgres"}  # package -> the extra that installs it
+# package -> the extra that installs it
+EXTRAS = {"mlflow": "trackers", "wandb": "trackers", "psycopg": "postgres", "ray": "ray"}
 LOGGER_PACKAGES = {"mlflow": "mlflow", "wandb": "wandb"}  # logger=<option> -> the package it needs
 
 
@@ -37,3 +38,5 @@ def check_extras(cfg: Mapping[str, Any]) -> None:
     sweeper = (cfg.get("hydra") or {}).get("sweeper") or {}
     if isinstance(sweeper, Mapping):
         require_storage_driver(sweeper.get("storage"))
+        if str(sweeper.get("_target_", "")).startswith("hydra_plugins.recipe_ray_tune_sweeper."):
+            require("ray", "hydra/sweeper", "ray_tune")
