@@ -61,6 +61,7 @@ def test_nan_loss_stops_at_once_naming_step_and_lr_and_keeps_the_last_good_check
     cfg = make_cfg(
         *QUIET,
         "trainer.max_epochs=5",
+        "callbacks.last_checkpoint.every_seconds=0",  # last.ckpt at each epoch end and each step the logger writes
         "+callbacks.poison._target_=test_guards.PoisonAtEpoch",
         "+callbacks.poison.epoch=2",
     )
@@ -82,7 +83,7 @@ def test_nan_val_loss_stops_the_run_and_that_epoch_is_never_kept(make_cfg, tmp_p
     # val/loss as the monitor: Lightning's ModelCheckpoint keeps a NaN as +inf, so without the guard the NaN
     # epoch is skipped as "best" here but still written as last.ckpt, and EarlyStopping ends the run with exit 0
     monitor = ["callbacks.model_checkpoint.monitor=val/loss", "callbacks.model_checkpoint.mode=min"]
-    cfg = make_cfg(*QUIET, "trainer.max_epochs=4", *monitor)
+    cfg = make_cfg(*QUIET, "trainer.max_epochs=4", "callbacks.last_checkpoint.every_seconds=0", *monitor)
     with pytest.raises(TrainingDiverged) as caught:
         train(cfg, [NanInValidation(epoch=2)])
     message = str(caught.value)
@@ -90,7 +91,8 @@ def test_nan_val_loss_stops_the_run_and_that_epoch_is_never_kept(make_cfg, tmp_p
     last = tmp_path / "checkpoints" / "last.ckpt"
     assert f"the last good checkpoint, {last}, is kept" in message
     checkpoints = list((tmp_path / "checkpoints").iterdir())
-    assert all(torch.load(c, weights_only=True)["epoch"] <= 1 for c in checkpoints)  # epoch 2 saved nowhere
+    # nothing from epoch 2's NaN validation on (step 12) is saved: last.ckpt is from the logger's step 9 at the latest
+    assert all(torch.load(c, weights_only=True)["global_step"] < 12 for c in checkpoints)
     report = (tmp_path / "report.md").read_text()
     assert "**Verdict: diverged** (training diverged: val/loss=nan" in report
     assert "| 2 |  | nan |" in report  # the NaN validation is in the table

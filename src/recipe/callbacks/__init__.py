@@ -1,6 +1,6 @@
 """Small callbacks, one job each, for what Lightning's own callbacks do not cover."""
 
-from recipe.callbacks.checkpoint import ModelCheckpoint
+from recipe.callbacks.checkpoint import LastCheckpoint, ModelCheckpoint
 from recipe.callbacks.cost import FitCost
 from recipe.callbacks.grad_norm import GradNormMonitor
 from recipe.callbacks.guards import BatchNormCheck, DivergenceGuard
@@ -17,6 +17,7 @@ __all__ = [
     "DivergenceGuard",
     "FitCost",
     "GradNormMonitor",
+    "LastCheckpoint",
     "ModelCheckpoint",
     "ProgressBar",
     "RngState",

@@ -18,6 +18,7 @@ from recipe.callbacks.resume import last_checkpoint_path
 from recipe.data.contract import optional
 from recipe.errors import TrainingDiverged, require_positive_int
 from recipe.runtime.checkpoint_io import wait_for_checkpoints
+from recipe.runtime.private_api import logger_writes_this_step
 
 VAL_LOSS = "val/loss"
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
@@ -48,34 +49,68 @@ def stability_fixes(trainer: L.Trainer, pl_module: L.LightningModule) -> list[st
 
 
 class DivergenceGuard(Callback):
-    """Stops the run at the first NaN or infinite loss, with one message naming where, the LR and what to try
-    (``stability_fixes``): a training loss before its backward pass, so no broken weights are stepped into or
-    checkpointed; a validation loss (``val/loss``) at the end of its validation, before the checkpoint callbacks
-    run (Lightning calls them last), so that epoch is never kept as the best or the last checkpoint.
+    """Stops the run on a NaN or infinite loss, with one message naming where, the LR and what to try
+    (``stability_fixes``): a training loss within ``trainer.log_every_n_steps`` steps, and always before a checkpoint
+    is written, so no checkpoint ever holds the weights it broke; a validation loss (``val/loss``) at the end of its
+    validation, before the checkpoint callbacks run (Lightning calls them last), so that epoch is never kept as the
+    best or the last checkpoint.
+
+    Reading a loss on the GPU waits for the device, so the host cannot queue the next step's work meanwhile: each
+    step's training loss is only kept (a reference, no copy, no kernel), and they are read together, one wait, at
+    the steps the logger writes (which wait for the device anyway), at the end of each epoch and before each
+    checkpoint. The message names the first non-finite loss and its step.
 
     Args:
-        check_every_n_steps: check the training loss every this many optimizer steps (each check waits for the GPU).
+        check_every_n_steps: read the training losses every this many optimizer steps instead, before the backward
+            pass; ``1`` stops at the first NaN before its weights are stepped, at one wait for the GPU per step.
+            ``null`` (the default): at the steps the logger writes.
     """
 
-    def __init__(self, check_every_n_steps: int = 1) -> None:
-        require_positive_int("callbacks.divergence_guard.check_every_n_steps", check_every_n_steps)
+    def __init__(self, check_every_n_steps: int | None = None) -> None:
+        if check_every_n_steps is not None:
+            require_positive_int("callbacks.divergence_guard.check_every_n_steps", check_every_n_steps)
         self.every = check_every_n_steps
+        self._losses: list[torch.Tensor] = []  # the training losses not read yet
+        self._steps: list[tuple[int, int]] = []  # their (step, epoch)
 
     def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor) -> None:
-        if trainer.global_step % self.every:
-            return
-        bad = not bool(torch.isfinite(loss.detach()).all())
+        self._losses.append(loss.detach())
+        self._steps.append((trainer.global_step, trainer.current_epoch))
+        due = logger_writes_this_step(trainer) if self.every is None else trainer.global_step % self.every == 0
+        if due:
+            self._check_training_losses(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._check_training_losses(trainer, pl_module)
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        self._check_training_losses(trainer, pl_module)  # raising here, the checkpoint is never written
+
+    def _check_training_losses(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        losses, steps = self._losses, self._steps
+        self._losses, self._steps = [], []
+        finite = torch.isfinite(torch.stack(losses)) if losses else None
+        bad = finite is not None and not bool(finite.all())  # the one wait for the device
         if trainer.strategy.reduce_boolean_decision(bad, all=False):
-            self._stop(trainer, pl_module, f"loss={loss.item()}")
+            if not bad:
+                self._stop(trainer, pl_module, "loss=nan on another process")
+            first = int((~finite).int().argmax())
+            self._stop(trainer, pl_module, f"loss={float(losses[first])}", *steps[first])
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.state.fn != TrainerFn.FITTING:  # trainer.validate() on a checkpoint: nothing to stop
             return
+        self._check_training_losses(trainer, pl_module)  # the checkpoint callbacks save next
         loss = trainer.callback_metrics.get(VAL_LOSS)  # already reduced over processes: every rank sees the same
         if loss is not None and not bool(torch.isfinite(loss).all()):
             self._stop(trainer, pl_module, f"{VAL_LOSS}={loss.item()} in validation")
 
-    def _stop(self, trainer: L.Trainer, pl_module: L.LightningModule, what: str) -> None:
+    def _stop(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, what: str, step: int | None = None, epoch: int = 0
+    ) -> None:
+        """Raise ``TrainingDiverged``: ``what`` happened at ``step`` of ``epoch`` (default: now)."""
+        if step is None:
+            step, epoch = trainer.global_step, trainer.current_epoch
         lr = trainer.optimizers[0].param_groups[0]["lr"]  # the schedule's LR now, which warmup keeps below the peak
         checkpoint = last_checkpoint_path(trainer)
         wait_for_checkpoints(trainer)  # the last good epoch's save may still be under way
@@ -85,7 +120,7 @@ class DivergenceGuard(Callback):
             else "no checkpoint was written"
         )
         raise TrainingDiverged(
-            f"training diverged: {what} at step {trainer.global_step} (epoch {trainer.current_epoch}) "
+            f"training diverged: {what} at step {step} (epoch {epoch}) "
             f"with lr={lr:.3g}; try {', '.join(stability_fixes(trainer, pl_module))}; {kept}"
         )
 

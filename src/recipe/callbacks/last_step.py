@@ -17,6 +17,10 @@ class ValidateLastStep(Callback):
     into the epoch) is set to end at that batch; earlier epochs are left alone. Lightning has no setting for it.
     """
 
+    def idle_step_hooks(self, trainer: L.Trainer) -> set[str]:
+        """Nothing to do per step in a run that ``trainer.max_steps`` does not end (``recipe.runtime.step_hooks``)."""
+        return {"on_train_batch_start"} if trainer.max_steps < 0 else set()
+
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
     ) -> None:

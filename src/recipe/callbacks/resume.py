@@ -28,6 +28,14 @@ def last_checkpoint_path(trainer: L.Trainer) -> Path | None:
     return Path(checkpoint.dirpath) / f"{checkpoint.CHECKPOINT_NAME_LAST}{checkpoint.FILE_EXTENSION}"
 
 
+def no_validation_follows(trainer: L.Trainer, batch_idx: int) -> bool:
+    """Whether a checkpoint saved after training batch ``batch_idx`` resumes exactly: no validation follows that
+    batch (validation once an epoch, and not the epoch's last batch). A save between a batch and its validation
+    would resume with that validation skipped."""
+    validates_per_epoch = isinstance(trainer.val_check_interval, float) and trainer.val_check_interval == 1.0
+    return validates_per_epoch and batch_idx + 1 < trainer.num_training_batches
+
+
 def resume_command(trainer: L.Trainer) -> str:
     """The command that goes on with this run in its own folder (``trainer.default_root_dir``, the run folder):
     ``ckpt_path=auto`` takes the folder's newest checkpoint and the run's own config (``recipe.runtime.resume_path``).
@@ -77,8 +85,7 @@ class CheckpointOnInterrupt(Callback):
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        validates_per_epoch = isinstance(trainer.val_check_interval, float) and trainer.val_check_interval == 1.0
-        if validates_per_epoch and batch_idx + 1 < trainer.num_training_batches:  # no validation follows this batch
+        if no_validation_follows(trainer, batch_idx):
             self._stop_now_if_asked()
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

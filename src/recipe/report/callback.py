@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import Callback
 
 from recipe.callbacks.guards import stability_fixes
@@ -35,7 +36,7 @@ class RunReport(Callback):
         self.thresholds = Thresholds(**thresholds)
         self.epochs: list[dict[str, float]] = []
         self.lrs: list[tuple[int, float]] = []
-        self.first_loss: float | None = None
+        self.first_loss: torch.Tensor | float | None = None
 
     def _record(self, trainer: L.Trainer, prefix: str) -> None:
         values = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(prefix) and v.numel() == 1}
@@ -50,7 +51,8 @@ class RunReport(Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         if self.first_loss is None and isinstance(outputs, dict) and "loss" in outputs:
-            self.first_loss = float(outputs["loss"]) * trainer.accumulate_grad_batches  # Lightning divided it
+            # kept on the device, read when the report or a checkpoint needs it: now it would wait for the GPU
+            self.first_loss = outputs["loss"].detach() * trainer.accumulate_grad_batches  # Lightning divided it
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.sanity_checking:
@@ -84,7 +86,7 @@ class RunReport(Callback):
         """
         if not trainer.is_global_zero:
             return
-        verdict = diagnose(self.epochs, self.thresholds, self.first_loss, diverged)
+        verdict = diagnose(self.epochs, self.thresholds, self._first_loss(), diverged)
         if verdict.name == "diverged" and trainer.optimizers:
             fixes = (*stability_fixes(trainer, trainer.lightning_module), "or run the LR finder: lr_find=plot")
             verdict = replace(verdict, fixes=fixes)
@@ -100,7 +102,10 @@ class RunReport(Callback):
             plot_curves(self.epochs, lrs, self.dirpath / "curves.png")
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epochs": self.epochs, "lrs": self.lrs, "first_loss": self.first_loss}
+        return {"epochs": self.epochs, "lrs": self.lrs, "first_loss": self._first_loss()}
+
+    def _first_loss(self) -> float | None:
+        return None if self.first_loss is None else float(self.first_loss)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.epochs, self.lrs = list(state_dict["epochs"]), list(state_dict["lrs"])

@@ -42,3 +42,11 @@ def stop_refresh_thread(progress: Any) -> None:
     if thread is not None:
         thread.stop()
         live._refresh_thread = None
+
+
+def saves_within_epochs(checkpoint: Any) -> bool:
+    """Whether a Lightning ``ModelCheckpoint`` saves at training batch ends (``every_n_train_steps`` or
+    ``train_time_interval``): otherwise its ``on_train_batch_end`` has nothing to do. Reads its private
+    ``_every_n_train_steps`` and ``_train_time_interval``, the settings as ``__init__`` resolved them (no public
+    attribute holds them); ``tests/test_step_cost.py`` fails when they change."""
+    return bool(checkpoint._every_n_train_steps) or checkpoint._train_time_interval is not None

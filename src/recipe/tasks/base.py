@@ -10,7 +10,7 @@ import torch
 from lightning.pytorch.strategies import FSDPStrategy
 from torch import nn
 from torch.optim import Optimizer
-from torchmetrics import MaxMetric, MinMetric
+from torchmetrics import MaxMetric, MeanMetric, MinMetric
 
 from recipe.callbacks.schedule_free import schedule_free_callbacks
 from recipe.data.contract import optional
@@ -25,6 +25,12 @@ def global_batch_size(trainer: L.Trainer, datamodule: L.LightningDataModule | No
     if batch is None:
         return None
     return batch // trainer.world_size * trainer.world_size * trainer.accumulate_grad_batches
+
+
+def epoch_mean() -> MeanMetric:
+    """The epoch's mean loss, updated every step without reading it: torchmetrics' default NaN check reads each value
+    (on a GPU, a wait for the device every step). A NaN loss stays in the mean, for ``DivergenceGuard`` to stop."""
+    return MeanMetric(nan_strategy="disable")
 
 
 class TaskModule(L.LightningModule):

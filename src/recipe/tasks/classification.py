@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchmetrics import MaxMetric, MeanMetric
+from torchmetrics import MaxMetric
 from torchmetrics.classification import BinaryAUROC, MulticlassAccuracy
 
 from recipe.errors import require_fraction
 from recipe.optim import OptimizerSpec, SchedulerSpec
-from recipe.tasks.base import TaskModule
+from recipe.tasks.base import TaskModule, epoch_mean
 
 STAGES = ("train", "val", "test")
 
@@ -49,7 +49,9 @@ class Classifier(TaskModule):
         # Per split, the epoch's mean loss and accuracy: updated every step, computed (and synced across
         # processes) once at the end of the epoch.
         for stage in STAGES:
-            metrics = {"loss": MeanMetric(), "acc": MulticlassAccuracy(num_classes, average="micro")}
+            # validate_args=False: the loss has checked the labels; torchmetrics' check would wait for the GPU
+            accuracy = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
+            metrics = {"loss": epoch_mean(), "acc": accuracy}
             if num_classes == 2 and stage != "train":
                 metrics["auroc"] = BinaryAUROC()
             setattr(self, f"{stage}_metrics", nn.ModuleDict(metrics))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, MinMetric, R2Score
+from torchmetrics import MeanAbsoluteError, MeanSquaredError, MinMetric, R2Score
 
 from recipe.data.contract import optional
 from recipe.errors import config_error
 from recipe.optim import OptimizerSpec, SchedulerSpec
-from recipe.tasks.base import TaskModule
+from recipe.tasks.base import TaskModule, epoch_mean
 
 LOSSES = {"mse": nn.MSELoss, "huber": nn.HuberLoss, "l1": nn.L1Loss}
 STAGE_METRICS = {"train": ("mae",), "val": ("mae", "r2"), "test": ("mae", "rmse", "r2")}
@@ -62,7 +62,7 @@ class Regressor(TaskModule):
             "r2": R2Score,
         }
         for stage, names in STAGE_METRICS.items():
-            metrics = {"loss": MeanMetric(), **{name: make[name]() for name in names}}
+            metrics = {"loss": epoch_mean(), **{name: make[name]() for name in names}}
             setattr(self, f"{stage}_metrics", nn.ModuleDict(metrics))
 
     def setup(self, stage: str) -> None:
