@@ -39,7 +39,7 @@ def test_lr_scaling_with_global_batch(rule, factor):
     [
         (
             {"name": "lars", "lr": 1e-3},
-            r"optimizer.name='lars': choose one of \['adafactor', 'adam', 'adamw', 'lamb', 'lion', 'muon',",
+            r"optimizer.name='lars': choose one of \['adafactor', 'adam', 'adamw', 'adopt', 'lamb', 'lion',",
         ),
         ({"name": "adamw", "lr": 0}, "optimizer.lr=0: must be a finite number > 0"),
         ({"name": "adamw", "lr": -1e-3}, "optimizer.lr=-0.001"),

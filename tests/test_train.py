@@ -27,7 +27,8 @@ CLASSIC = ["adam", "adamw", "rmsprop", "sgd"]
 
 
 def test_config_groups_hold_the_documented_options():
-    new = ["adafactor", "lamb", "lion", "muon", "nadam", "radam", "sam", "schedulefree_adamw", "schedulefree_sgd"]
+    new = ["adafactor", "adopt", "lamb", "lion", "muon", "nadam", "prodigy", "radam", "sam", "schedulefree_adamw"]
+    new += ["schedulefree_sgd", "shampoo", "soap"]
     assert sorted(CLASSIC + new) == OPTIMIZERS
     assert SCHEDULERS == [
         "constant",
