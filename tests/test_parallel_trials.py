@@ -37,10 +37,10 @@ def _study(storage: str) -> optuna.Study:
 def test_trial_runs_count_seeds_up_and_cover_every_fold() -> None:
     assert trial_runs(0, 1, None) == [Run((), "")]  # a plain trial: one run, as before
     assert trial_runs(3, 2, 2) == [
-        Run(("seed=3", "data.fold=0"), "_seed3_fold0"),
-        Run(("seed=3", "data.fold=1"), "_seed3_fold1"),
-        Run(("seed=4", "data.fold=0"), "_seed4_fold0"),
-        Run(("seed=4", "data.fold=1"), "_seed4_fold1"),
+        Run(("seed=3", "++data.fold=0"), "_seed3_fold0"),
+        Run(("seed=3", "++data.fold=1"), "_seed3_fold1"),
+        Run(("seed=4", "++data.fold=0"), "_seed4_fold0"),
+        Run(("seed=4", "++data.fold=1"), "_seed4_fold1"),
     ]
     with pytest.raises(ConfigError, match=r"^hydra.sweeper.seeds_per_trial=0: "):
         trial_runs(0, 0, None)
@@ -175,6 +175,6 @@ def test_a_trials_value_is_the_mean_of_its_runs_over_seeds_and_folds(tmp_path: P
     assert trial.user_attrs[RUN_VALUES_ATTR] == pytest.approx(values)
     overrides = [(sweep / name / ".hydra" / "overrides.yaml").read_text() for name in names]
     assert all("seed=3" not in o or "seed=4" not in o for o in overrides)  # one seed per run
-    assert "- seed=4\n" in overrides[2] and "- data.fold=1\n" in overrides[3]
+    assert "- seed=4\n" in overrides[2] and "- ++data.fold=1\n" in overrides[3]
     assert f"Trial 0 complete: {trial.value:.4f} (mean of 4 runs)" in log
     assert "| 4 |" in (sweep / "comparison.md").read_text()  # one configuration, its 4 runs collapsed

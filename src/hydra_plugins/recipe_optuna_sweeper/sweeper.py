@@ -11,6 +11,7 @@ import os
 import socket
 import statistics
 import sys
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from recipe.errors import ConfigError, TrainingDiverged, config_error, is_int
 from recipe.extras import require_storage_driver
+from recipe.sweeps.auto import flat_params
 
 # Hydra imports this module to find its plugins for every command, --help included: Optuna, torch, Lightning and
 # the recipe.sweeps modules that pull them are imported by the methods that use them, when a search runs.
@@ -64,6 +66,10 @@ class OptunaSweeper(Sweeper):
         seeds_per_trial: a trial's value is the mean over this many runs, seeds ``seed, seed+1, ...``.
         folds_per_trial: also average over every fold of ``data.folds`` (k-fold cross-validation per trial).
         worker: set by the sweeper on its workers' command lines (``None`` in the process the user started).
+        timeout: minutes after which no trial starts and a running one stops at its next epoch (``None``: none).
+        auto: ``hparams_search=auto``'s settings (``folds``, ``folds_below``, ``refit``): the space is chosen from
+            the config (``recipe.sweeps.auto``), ``params`` adds to it; ``None`` for a search that names its space.
+        exclude: keys ``auto`` leaves out of the space it chooses.
     """
 
     def __init__(
@@ -84,6 +90,9 @@ class OptunaSweeper(Sweeper):
         seeds_per_trial: int = 1,
         folds_per_trial: bool = False,
         worker: int | None = None,
+        timeout: float | None = None,
+        auto: Mapping[str, Any] | None = None,
+        exclude: Sequence[str] = (),
     ) -> None:
         check_settings(
             direction=direction,
@@ -95,7 +104,13 @@ class OptunaSweeper(Sweeper):
             n_jobs=n_jobs,
             seeds_per_trial=seeds_per_trial,
             folds_per_trial=folds_per_trial,
+            timeout=timeout,
+            auto=auto,
+            exclude=exclude,
         )
+        self.timeout, self.deadline = timeout, None
+        self.auto = None if auto is None else dict(auto)
+        self.exclude = list(exclude)
         self.directions = list(directions) if directions else [direction]
         self.n_jobs, self.worker = n_jobs, worker
         self.seeds_per_trial, self.folds_per_trial = seeds_per_trial, folds_per_trial
@@ -109,7 +124,7 @@ class OptunaSweeper(Sweeper):
             self.sampler = TrialSeededSampler(sampler)
         self.heartbeat = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period}
         self.max_retry = max_retry
-        self.params = dict(params or {})
+        self.params = flat_params(params or {})
         self.enqueue_trials = [dict(p) for p in enqueue_trials]
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
@@ -141,11 +156,17 @@ class OptunaSweeper(Sweeper):
         from recipe.sweeps.workers import run_workers
 
         assert self.config is not None
+        if self.timeout is not None:
+            self.deadline = time.monotonic() + 60 * self.timeout
+        sweep_dir = Path(self.config.hydra.sweep.dir)
         with _one_line():
             metric = _objectives(self.config.get("optimized_metric"), self.directions)
-            space = SearchSpace.parse(self.params, arguments)
+            params, facts = self.params, None
+            if self.auto is not None:
+                params, facts = self._auto_params(sweep_dir)
+                metric = facts.metric
+            space = SearchSpace.parse(params, arguments)
             runs = self._trial_runs(space)
-            sweep_dir = Path(self.config.hydra.sweep.dir)
             storage = self._storage_url(sweep_dir)
             if self.worker is None:  # the workers' parent checked it
                 self.validate_batch_is_legal(space.corners())
@@ -188,7 +209,73 @@ class OptunaSweeper(Sweeper):
         else:
             print_error(_none_completed(study))
             raise SystemExit(1)
+        if facts is not None and self.auto.get("refit", True):
+            self._refit(study, facts)
         return study
+
+    def _auto_params(self, sweep_dir: Path) -> tuple[dict[str, Any], Any]:
+        """``hparams_search=auto``: the space chosen from the config and the data's size, its scoring (k folds or
+        repeated splits on small data) and direction (the task's); written to the sweep folder and printed."""
+        from recipe.sweeps.auto import choose_scoring, data_facts, direction_of, search_params, write_space
+        from recipe.validation.signatures import constructor_hints
+
+        assert self.config is not None and self.auto is not None
+        facts = data_facts(self.config)
+        hints, _ = constructor_hints(str(self.config.data._target_))
+        seeded = OmegaConf.to_container(self.config.data, resolve=False).get("seed") == "${seed}"
+        folds_below = self.auto.get("folds_below", 5000)
+        scoring = choose_scoring(facts.rows, folds_below, self.auto.get("folds", 5), "folds" in hints, seeded)
+        params = search_params(self.config, self.params, self.exclude, facts.rows)
+        if scoring.folds:
+            self.folds_per_trial = True
+            params["++data.folds"] = scoring.folds  # ++: a data yaml may not list folds
+        self.seeds_per_trial = max(self.seeds_per_trial, scoring.seeds)
+        self.directions = [direction_of(facts.task, facts.metric, self.directions[0])]
+        budget = f"{self.n_trials} trials" + (f" or {self.timeout} minutes" if self.timeout else "")
+        notes = {"task": facts.task, "metric": facts.metric, "direction": self.directions[0]}
+        notes |= {"scoring": scoring.describe(facts.rows, folds_below), "budget": budget}
+        path = write_space(sweep_dir, params, notes)
+        log.info(f"hparams_search=auto: {facts.metric} ({self.directions[0]}), scored by {notes['scoring']}, {budget}")
+        log.info(f"The search space (in {path}):")
+        for key, value in params.items():
+            log.info(f"  {key}: {value}")
+        return params, facts
+
+    def _refit(self, study: optuna.Study, facts: Any) -> None:
+        """Train the best trial's configuration once more on train and validation together, for the epochs that
+        trial took to its best value, and test it: the search's result. The last lines give its test metrics and
+        the command that trains it again."""
+        from recipe.sweeps.auto import best_epochs
+        from recipe.sweeps.report import OVERRIDES_ATTR, command
+        from recipe.sweeps.runs import override_key
+        from recipe.validation.signatures import constructor_hints
+
+        assert self.config is not None
+        best = study.best_trial
+        epochs = best_epochs(best.intermediate_values, self.directions[0])
+        pooled = "train_on_val" in constructor_hints(str(self.config.data._target_))[0]
+        final = [o for o in best.user_attrs[OVERRIDES_ATTR] if override_key(o) not in ("data.folds", "data.fold")]
+        final += ["test=true", "test_weights=last", "++callbacks.early_stopping=null"]
+        final += [f"trainer.max_epochs={epochs}"] if epochs else []
+        final += ["++data.train_on_val=true"] if pooled else []
+        final = list({override_key(o): o for o in final}.values())  # a later value of a key replaces the earlier
+        length = f"{epochs} epoch{'s' if epochs != 1 else ''}" if epochs else "its epochs"
+        where = "on train and validation together" if pooled else "on the training split (the data module cannot pool)"
+        log.info(f"Training trial {best.number}'s configuration {where} for {length}, then testing it")
+        with _one_line():
+            metrics = f"optimized_metric=[{','.join(facts.test_metrics)}]"  # what the job returns
+            extra = [metrics, "++callbacks.optuna_pruning=null", "hydra.sweep.subdir=final"]  # it takes one name
+            [job] = self.launcher.launch([[*final, *extra]], len(study.trials))
+        _, values, why = _outcome(job, None)
+        if values is None:
+            from recipe.cli.console import print_error
+
+            print_error(f"the final training failed: {why}")
+            raise SystemExit(1)
+        scores = ", ".join(f"{name}={value:.4f}" for name, value in zip(facts.test_metrics, values, strict=True))
+        log.info(f"Final model (trial {best.number}, {length}, in {job.hydra_cfg.hydra.runtime.output_dir}): {scores}")
+        log.info("Train it again with:")
+        log.info(command(final))
 
     def _storage_url(self, sweep_dir: Path) -> str | None:
         """The study's storage; workers need one they share, so an in-memory study goes to the sweep folder."""
@@ -201,9 +288,12 @@ class OptunaSweeper(Sweeper):
     def _trial_runs(self, space: SearchSpace) -> list[Run]:
         """The runs each trial averages over, checked against the search space."""
         from recipe.sweeps.repeats import trial_runs
+        from recipe.sweeps.runs import override_key
 
         assert self.config is not None
-        folds = self.config.data.get("folds") if self.folds_per_trial else None
+        fixed = {override_key(o): o.split("=", 1)[1] for o in space.fixed if "=" in o}
+        folds = fixed.get("data.folds", self.config.data.get("folds")) if self.folds_per_trial else None
+        folds = int(folds) if isinstance(folds, str) and folds.isdigit() else folds
         if self.folds_per_trial and (isinstance(folds, bool) or not isinstance(folds, int) or folds < 2):
             raise config_error(
                 "data.folds", folds, "2 or more folds, for hydra.sweeper.folds_per_trial to average over"
@@ -225,6 +315,9 @@ class OptunaSweeper(Sweeper):
         from recipe.sweeps.storage import counted_trials
 
         while True:
+            if self._out_of_time():
+                log.info(f"hydra.sweeper.timeout={self.timeout} minutes reached: no more trials")
+                return
             with lock:
                 self._fail_lost_trials(study)
                 if counted_trials(study) >= self.n_trials:
@@ -249,8 +342,11 @@ class OptunaSweeper(Sweeper):
         try:
             with heartbeat(self.opened_storage, trial._trial_id):
                 for i, run in enumerate(runs):
+                    if i and self._out_of_time():
+                        state, why = TrialState.PRUNED, f"hydra.sweeper.timeout={self.timeout} minutes reached"
+                        break
                     # the first run reports its curve to the pruner; the others add their value only
-                    with active_trial(trial) if i == 0 else contextlib.nullcontext() as active:
+                    with active_trial(trial, self.deadline) if i == 0 else contextlib.nullcontext() as active:
                         [job] = self.launcher.launch([[*overrides, *self._run_overrides(run)]], trial.number)
                     if i == 0:
                         trial.set_user_attr(OUTPUT_DIR_ATTR, str(job.hydra_cfg.hydra.runtime.output_dir))
@@ -279,6 +375,9 @@ class OptunaSweeper(Sweeper):
             log.info(f"Trial {trial.number} pruned: {why}")
         else:
             log.warning(f"Trial {trial.number} failed: {why}; rerun it alone with: {train_command(frozen)}")
+
+    def _out_of_time(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
 
     def _run_overrides(self, run: Run) -> list[str]:
         """``run``'s seed and fold, and its folder: the sweep's ``subdir`` with the run's suffix."""
@@ -328,6 +427,9 @@ def check_settings(
     n_jobs: Any = 1,
     seeds_per_trial: Any = 1,
     folds_per_trial: Any = False,
+    timeout: Any = None,
+    auto: Any = None,
+    exclude: Any = (),
 ) -> None:
     """Check the sweeper's own settings (``hydra.sweeper.*``), raising ``ConfigError`` on the first bad one."""
     for key, value in (("direction", direction), *(("directions", d) for d in directions or ())):
@@ -343,11 +445,24 @@ def check_settings(
         raise config_error("hydra.sweeper.max_retry", max_retry, "a non-negative integer")
     if not isinstance(folds_per_trial, bool):
         raise config_error("hydra.sweeper.folds_per_trial", folds_per_trial, "true or false")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+        raise config_error("hydra.sweeper.timeout", timeout, "a positive number of minutes, or null")
+    if not isinstance(exclude, Sequence) or isinstance(exclude, str) or not all(isinstance(k, str) for k in exclude):
+        raise config_error("hydra.sweeper.exclude", exclude, "a list of keys, e.g. [data.batch_size]")
+    if auto is not None:
+        for key, value in auto.items():
+            least = {"folds": 2, "folds_below": 0}.get(key)
+            if key == "refit" and not isinstance(value, bool):
+                raise config_error("hydra.sweeper.auto.refit", value, "true or false")
+            if key != "refit" and (least is None or not is_int(value) or value < least):
+                allowed = f"an integer >= {least}" if least is not None else "folds, folds_below or refit"
+                raise config_error(f"hydra.sweeper.auto.{key}", value, allowed)
 
 
-def check_search(cfg: DictConfig) -> None:
-    """Check a composed config's Optuna search (``hydra.sweeper``, ``optimized_metric``) before Hydra builds the
-    sweeper: Hydra shows what a sweeper's constructor raises as a screen of its own, where this is one line."""
+def check_search(cfg: DictConfig, arguments: Sequence[str] = ()) -> None:
+    """Check a composed config's Optuna search (``hydra.sweeper``, ``optimized_metric``, and with ``auto`` the keys
+    it searches, the command line's ``arguments`` among them) before Hydra builds the sweeper: Hydra shows what a
+    sweeper's constructor raises as a screen of its own, where this is one line."""
     sweeper = cfg.hydra.sweeper
     if sweeper.get("_target_") != f"{OptunaSweeper.__module__}.{OptunaSweeper.__name__}":
         return
@@ -356,6 +471,10 @@ def check_search(cfg: DictConfig) -> None:
     check_settings(**settings)
     directions = list(settings.get("directions") or [settings.get("direction")])
     _objectives(cfg.get("optimized_metric"), directions)
+    if sweeper.get("auto") is not None:
+        from recipe.sweeps.auto import check_auto
+
+        check_auto(cfg, flat_params(sweeper.get("params") or {}), list(sweeper.get("exclude") or ()), arguments)
 
 
 @contextlib.contextmanager

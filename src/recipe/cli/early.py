@@ -5,6 +5,7 @@ the config needs and the install lacks, and a value the config checks refuse. Th
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import types
@@ -16,9 +17,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hydra_plugins.recipe_optuna_sweeper.sweeper import check_search
+from hydra_plugins.recipe_study_sweeper.study_sweeper import check_study_config
 from recipe.cli.config import CONF_DIR, set_project_root
 from recipe.cli.console import print_error
-from recipe.cli.overrides import RUN_FLAGS, check_overrides
+from recipe.cli.overrides import RUN_FLAGS, _group_options, check_overrides
 from recipe.errors import ConfigError, config_error
 from recipe.extras import check_extras
 from recipe.runtime.run_lock import holder, launching_process, refusal
@@ -79,7 +81,8 @@ def answer_early(config_name: str, check: Callable[[DictConfig], None], args: li
     HydraConfig.instance().set_config(cfg)
     try:
         check_extras(cfg)  # logger=mlflow without the trackers extra, a postgresql:// study without psycopg
-        check_search(cfg)  # hydra.sweeper's settings: Hydra would wrap the sweeper's own error in a screen
+        check_search(cfg, args)  # hydra.sweeper's settings: Hydra would wrap the sweeper's own error in a screen
+        check_study_config(cfg, functools.partial(_group_options, CONF_DIR))  # a study's arms and ranges
         check_run_folder(cfg, multirun=any(a in RUN_FLAGS or a.replace(" ", "") == "hydra.mode=MULTIRUN" for a in args))
         with open_dict(cfg):
             del cfg.hydra

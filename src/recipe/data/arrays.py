@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import Any
 
 import lightning as L
@@ -96,6 +96,8 @@ class ArrayDataModule(L.LightningDataModule):
         augment: a module applied to training batches only (e.g. ``RandomShift``), after transfer to the device.
         folds: k-fold cross-validation: train and validation pooled and split into this many folds (``null``: off).
         fold: which fold validates (0 to ``folds - 1``).
+        train_on_val: train on the training and validation rows together (validation stays, now seen in
+            training): the final fit of a search, whose epochs the validation split has already chosen.
     """
 
     def __init__(
@@ -107,13 +109,14 @@ class ArrayDataModule(L.LightningDataModule):
         augment: nn.Module | None = None,
         folds: int | None = None,
         fold: int = 0,
+        train_on_val: bool = False,
     ) -> None:
         super().__init__()
         if folds is not None and (isinstance(folds, bool) or not isinstance(folds, int) or folds < 2):
             raise config_error("data.folds", folds, "an integer >= 2, or null for no cross-validation")
         if folds is not None and fold not in range(folds):
             raise config_error("data.fold", fold, f"one of 0 to {folds - 1} (data.folds={folds})")
-        self.folds, self.fold = folds, fold
+        self.folds, self.fold, self.train_on_val = folds, fold, train_on_val
         self.augment = augment
         require_positive_int("data.batch_size", batch_size)
         if num_workers < 0:
@@ -152,9 +155,7 @@ class ArrayDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
-        s = self.load_splits()
-        if self.folds:
-            s = kfold(s, self.folds, self.fold, self.seed)
+        s = self.arrange(self.load_splits())
         x_train = s.x_train.astype(np.float32)
         if self.standardize:
             mean, std = x_train.mean(axis=0), x_train.std(axis=0)
@@ -165,6 +166,15 @@ class ArrayDataModule(L.LightningDataModule):
             features = torch.from_numpy(((x.astype(np.float32) - mean) / std).astype(np.float32))
             targets = np.asarray(y, dtype=np.float32 if self.task == "regression" else np.int64)
             self.datasets[split] = BatchedTensorDataset(features, torch.from_numpy(targets))
+
+    def arrange(self, s: Splits) -> Splits:
+        """The splits this run uses: fold ``fold`` of ``folds`` validating, and with ``train_on_val`` the
+        validation rows added to the training rows."""
+        if self.folds:
+            s = kfold(s, self.folds, self.fold, self.seed)
+        if self.train_on_val:
+            s = Splits(np.concatenate([s.x_train, s.x_val]), np.concatenate([s.y_train, s.y_val]), *astuple(s)[2:])
+        return s
 
     def on_after_batch_transfer(self, batch: list[torch.Tensor], dataloader_idx: int) -> list[torch.Tensor]:
         if self.augment is None or self.trainer is None or not self.trainer.training:

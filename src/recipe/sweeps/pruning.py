@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 
 import lightning as L
@@ -16,7 +17,8 @@ class OptunaPruning(Callback):
     """After each validation epoch, report ``monitor`` to the sweep's trial and ask its pruner.
 
     A pruned run, or one whose ``check_finite`` metrics turned NaN or infinite (a diverged run), stops at the
-    end of the epoch (``trainer.should_stop``) and the sweeper records the trial as pruned. Outside an Optuna
+    end of the epoch (``trainer.should_stop``) and the sweeper records the trial as pruned; so does a run still
+    training when the search's time budget (``hydra.sweeper.timeout``) runs out. Outside an Optuna
     sweep it does nothing, so a search yaml's config also trains alone.
 
     Hand-written rather than optuna-integration's ``PyTorchLightningPruningCallback``: that one takes the
@@ -48,4 +50,6 @@ class OptunaPruning(Callback):
             active.trial.report(value, step=epoch)
             if active.trial.should_prune():
                 active.pruned = f"stopped at epoch {epoch} by the pruner ({self.monitor}={value:.4f})"
+            elif active.deadline is not None and time.monotonic() >= active.deadline:
+                active.pruned = f"stopped at epoch {epoch}: the search's time budget (hydra.sweeper.timeout) is spent"
         trainer.should_stop = trainer.should_stop or active.pruned is not None

@@ -33,7 +33,7 @@ def trial_runs(seed: int | None, seeds_per_trial: int, folds: int | None) -> lis
     runs = []
     for s in seeds:
         for fold in [None] if folds is None else range(folds):
-            overrides = ([] if s is None else [f"seed={s}"]) + ([] if fold is None else [f"data.fold={fold}"])
+            overrides = ([] if s is None else [f"seed={s}"]) + ([] if fold is None else [f"++data.fold={fold}"])
             suffix = ("" if s is None else f"_seed{s}") + ("" if fold is None else f"_fold{fold}")
             runs.append(Run(tuple(overrides), suffix))
     return runs

@@ -21,20 +21,22 @@ class ActiveTrial:
     Args:
         trial: the Optuna trial the training reports to.
         pruned: the reason the training stopped early, set by the pruning callback.
+        deadline: ``time.monotonic()`` after which the search's time budget is spent (``None``: no budget).
     """
 
     trial: optuna.Trial
     pruned: str | None = None
+    deadline: float | None = None
 
 
 _active: ActiveTrial | None = None
 
 
 @contextmanager
-def active_trial(trial: optuna.Trial) -> Iterator[ActiveTrial]:
+def active_trial(trial: optuna.Trial, deadline: float | None = None) -> Iterator[ActiveTrial]:
     """Make ``trial`` the current one for the duration of the block."""
     global _active
-    _active = ActiveTrial(trial)
+    _active = ActiveTrial(trial, deadline=deadline)
     try:
         yield _active
     finally:
