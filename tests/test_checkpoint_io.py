@@ -92,6 +92,7 @@ def test_a_full_disk_during_a_run_is_one_line_and_keeps_the_earlier_checkpoints(
     monkeypatch.setattr(checkpoint_io.torch, "save", full_after_two_epochs)
     cfg = compose_config(
         *TINY, "trainer.max_epochs=4", "logger=csv", "~callbacks.early_stopping", "~callbacks.run_report",
+        "callbacks.last_checkpoint.every_seconds=0",  # last.ckpt at each epoch's end
         f"paths.output_dir={tmp_path}", f"paths.log_dir={tmp_path}",
     )  # fmt: skip
     with pytest.raises(SystemExit) as exited:

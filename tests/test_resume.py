@@ -198,10 +198,11 @@ def test_a_run_started_with_ctrl_c_ignored_keeps_ignoring_it(tmp_path):
     assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
 
 
-def test_a_second_ctrl_c_stops_at_once_and_keeps_the_last_finished_epoch(tmp_path, caplog):
+def test_a_second_ctrl_c_stops_at_once_and_keeps_the_last_save(tmp_path, caplog):
     run_dir = tmp_path / "run"
+    every_epoch = "callbacks.last_checkpoint.every_seconds=0"  # (and every 10th step, none before the Ctrl-C here)
     with pytest.raises(SystemExit) as stopped:  # Lightning then ignores Ctrl-C; the fixture puts it back
-        train(cfg_for(run_dir, *signal_at(signal.SIGINT, 2, "on_train_batch_start", times=2)))
+        train(cfg_for(run_dir, every_epoch, *signal_at(signal.SIGINT, 2, "on_train_batch_start", times=2)))
     assert stopped.value.code == 130  # Lightning exits with 1 after a KeyboardInterrupt
     assert final_state(run_dir)["global_step"] == 8  # the end of epoch 1, written by callbacks.last_checkpoint
     assert "Stopped without saving" in caplog.text
@@ -230,6 +231,7 @@ def test_ctrl_c_saves_last_ckpt_and_the_printed_line_continues_that_run_in_its_f
     run_dir, last = tmp_path / "run", tmp_path / "run" / "checkpoints" / "last.ckpt"
     kept = [a for a in RUN if not a.startswith(("trainer.max_epochs", "~callbacks.run_report"))]
     args = [*kept, "optimizer.lr=0.003", "scheduler=constant", "trainer.max_epochs=1000", "~callbacks.early_stopping"]
+    args.append("callbacks.last_checkpoint.every_seconds=0")  # last.ckpt from the first epoch on: the run is going
     command = [sys.executable, str(ROOT / "src" / "train.py"), f"hydra.run.dir={run_dir}", *args]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120

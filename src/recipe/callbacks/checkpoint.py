@@ -72,11 +72,11 @@ class ModelCheckpoint(LightningModelCheckpoint):
 
 class LastCheckpoint(ModelCheckpoint):
     """``<dirpath>/last.ckpt``, overwritten, to resume from: written once ``every_seconds`` have passed since its
-    last write, looked at after each validation, at each epoch's end and at the steps the logger writes where no
-    validation follows (a resume from there is exact); and always when training ends. Ctrl-C, SIGTERM
-    (``CheckpointOnInterrupt``) and a SLURM requeue (Lightning's handler) write it too. So short epochs do not each
-    build a checkpoint, and a ``kill -9`` loses at most ``every_seconds`` of training plus ``log_every_n_steps``
-    steps. Under DDP rank 0's clock decides, at those points only.
+    last write, looked at each epoch's end (after its validation) and at the steps the logger writes where no
+    validation follows (a resume from there is exact); and always at the end of training (after its last epoch).
+    Ctrl-C, SIGTERM (``CheckpointOnInterrupt``) and a SLURM requeue (Lightning's handler) write it too. So short
+    epochs do not each build a checkpoint, and a ``kill -9`` loses at most ``every_seconds`` of training plus
+    ``log_every_n_steps`` steps. Under DDP rank 0's clock decides, at those points only.
 
     Lightning's ``train_time_interval`` looks at the clock after every batch and, under DDP, broadcasts rank 0's
     decision each time: a collective a step. Its ``save_last`` writes ``last.ckpt`` only with a save of the monitored
@@ -107,21 +107,17 @@ class LastCheckpoint(ModelCheckpoint):
         if logger_writes_this_step(trainer) and no_validation_follows(trainer, batch_idx):
             self._save_if_due(trainer)
 
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.sanity_checking:
-            self._save_if_due(trainer)
-
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._save_if_due(trainer)
+        self._save_if_due(trainer, epoch_end=True)  # after the epoch's validation, where Lightning saves too
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._saved_step != trainer.global_step:
+        if self._saved_step != trainer.global_step:  # ended otherwise than _ends_fit foresaw (max_time)
             self._save(trainer, background=False)
         super().on_train_end(trainer, pl_module)
 
-    def _save_if_due(self, trainer: L.Trainer) -> None:
-        due = time.monotonic() - self._saved_at >= self.every_seconds and self._saved_step != trainer.global_step
-        if trainer.strategy.broadcast(due):
+    def _save_if_due(self, trainer: L.Trainer, epoch_end: bool = False) -> None:
+        due = time.monotonic() - self._saved_at >= self.every_seconds or (epoch_end and _ends_fit(trainer))
+        if trainer.strategy.broadcast(due and self._saved_step != trainer.global_step):
             self._save(trainer)
 
     def _save(self, trainer: L.Trainer, background: bool = True) -> None:
@@ -130,3 +126,10 @@ class LastCheckpoint(ModelCheckpoint):
             trainer.save_checkpoint(path)
         self.last_model_path = path
         self._saved_at, self._saved_step = time.monotonic(), trainer.global_step
+
+
+def _ends_fit(trainer: L.Trainer) -> bool:
+    """Whether the fit ends after this epoch (its last, early stopping, or ``max_steps`` reached): its end is saved
+    there, as every epoch's was, in the background and before the final test."""
+    last_epoch = trainer.max_epochs not in (None, -1) and trainer.current_epoch + 1 >= trainer.max_epochs
+    return trainer.should_stop or last_epoch or 0 <= trainer.max_steps <= trainer.global_step

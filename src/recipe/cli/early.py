@@ -82,7 +82,7 @@ def answer_early(config_name: str, check: Callable[[DictConfig], None], args: li
     try:
         check_extras(cfg)  # logger=mlflow without the trackers extra, a postgresql:// study without psycopg
         check_search(cfg, args)  # hydra.sweeper's settings: Hydra would wrap the sweeper's own error in a screen
-        check_study_config(cfg, functools.partial(_group_options, CONF_DIR))  # a study's arms and ranges
+        check_study_config(cfg, functools.partial(_group_options, CONF_DIR), args)  # a study's arms and ranges
         check_run_folder(cfg, multirun=any(a in RUN_FLAGS or a.replace(" ", "") == "hydra.mode=MULTIRUN" for a in args))
         with open_dict(cfg):
             del cfg.hydra

@@ -34,9 +34,10 @@ STEP_HOOKS = (
 
 
 def idle_step_hooks(callback: Callback, trainer: L.Trainer) -> set[str]:
-    """The per-batch hooks of ``callback`` with nothing to do in this trainer: those it inherits from ``Callback``
-    unchanged, and those its own ``idle_step_hooks(trainer)`` names (a callback whose settings leave a hook idle)."""
-    inherited = {hook for hook in STEP_HOOKS if getattr(type(callback), hook, None) is getattr(Callback, hook)}
+    """The per-batch hooks of ``callback`` with nothing to do in this trainer: those that are still the no-op of
+    ``Callback`` (neither its class nor the instance set another), and those its own ``idle_step_hooks(trainer)``
+    names (a callback whose settings leave a hook idle)."""
+    inherited = {h for h in STEP_HOOKS if getattr(getattr(callback, h, None), "__func__", None) is getattr(Callback, h)}
     declared = getattr(callback, "idle_step_hooks", None)
     return inherited | (set(declared(trainer)) if callable(declared) else set())
 

@@ -3,7 +3,7 @@
 What is searched follows what is configured: the LR on a log scale around the optimizer family's usual range (the
 ranges ``digits_optuna`` gives each optimizer), its weight decay, the width and depth of an MLP, the channels and
 blocks of a CNN, the width and depth of the transformer, nothing of a net of your own unless you name its keys,
-dropout where the model has it, the batch size bounded by the data's size, and the number of epochs (early
+dropout where one of the engine's models has it, the batch size bounded by the data's size, and the number of epochs (early
 stopping stays on). The space needs the config only; the batch sizes' bound and the scoring also need the data's
 size, which the sweeper reads once from the data module (``data_facts``) before the first trial.
 
@@ -113,7 +113,8 @@ def _model_space(model: DictConfig) -> dict[str, str]:
     elif kind == "transformer":
         space["model.dim"] = _choice([32, 64, 128])
         space["model.depth"] = "int(interval(1, 6))"
-    if kind is not None and isinstance(model.get("dropout"), (int, float)):
+    own = not str(model.get("_target_")).startswith("recipe.")
+    if not own and isinstance(model.get("dropout"), (int, float)) and not isinstance(model.get("dropout"), bool):
         space["model.dropout"] = "interval(0.0, 0.5)"
     return space
 
@@ -164,7 +165,7 @@ def check_auto(cfg: DictConfig, user: Mapping[str, Any], exclude: Sequence[str],
         if key not in chosen:
             raise config_error("hydra.sweeper.exclude", key, f"not among the keys auto searches here: {sorted(chosen)}")
     target = str(cfg.model.get("_target_"))
-    if target not in MODELS and not any(
+    if not target.startswith("recipe.") and not any(
         key.startswith("model.") for key in [*named, *(o.get_key_element() for o in swept)]
     ):
         keys = [str(k) for k in cfg.model if k != "_target_"]
@@ -186,6 +187,23 @@ def best_epochs(curve: Mapping[int, float], direction: str) -> int | None:
     pick = max if direction == "maximize" else min
     best = pick(curve.values())
     return min(epoch for epoch, value in curve.items() if value == best) + 1
+
+
+def as_given(cfg: DictConfig, distributions: Mapping[str, Any]) -> dict[str, Any]:
+    """The config's own value of each searched key that lies in its range: the search's first trial, so that it
+    starts from the configuration as given (and never reports worse than it on validation)."""
+    given = {}
+    for key, dist in distributions.items():
+        value = OmegaConf.select(cfg, key)
+        if isinstance(value, Sequence) and not isinstance(value, str):
+            value = f"[{','.join(str(v) for v in value)}]"  # a list choice as its override text
+        choices = getattr(dist, "choices", None)
+        if choices is not None:
+            if value in choices:
+                given[key] = value
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and dist.low <= value <= dist.high:
+            given[key] = value
+    return given
 
 
 def write_space(folder: Path, params: Mapping[str, Any], notes: Mapping[str, Any]) -> Path:

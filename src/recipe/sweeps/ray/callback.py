@@ -9,6 +9,7 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
+from torch.optim.lr_scheduler import LambdaLR
 
 from recipe.errors import config_error
 from recipe.sweeps.ray.trial import OUTPUT_DIR_KEY, current_tune_trial
@@ -18,14 +19,17 @@ OPTIMIZER_PREFIX = "optimizer."
 
 
 class TuneReport(Callback):
-    """After each validation, report ``optimized_metric`` to the Tune trial with a checkpoint of the whole training
-    state (what ASHA compares, PBT copies, and a retried or resumed trial restarts from).
+    """At the end of each training epoch (after its validation), report ``optimized_metric`` to the Tune trial with a
+    checkpoint of the whole training state (what ASHA compares, PBT copies, and a retried or resumed trial restarts
+    from). Saved where Lightning's ``ModelCheckpoint`` saves ``last.ckpt`` when validation runs once an epoch, so
+    that a restored run starts the next epoch with nothing of this one redone or skipped.
 
     A trial that PBT restored from a donor's checkpoint gets back the donor's optimizer with the donor's values;
     the keys PBT mutated (``optimizer.<name>``) then take this trial's values from the next step on: each parameter
     group's ``<name>`` as the freshly built optimizer has it (a no-decay group keeps its zero weight decay), and
-    the LR scaled to the new base at the schedule's current point (``initial_lr`` and the schedulers' ``base_lrs``
-    follow). Lightning restores the optimizers after ``on_fit_start`` and before ``on_train_start``.
+    the LR of the new base at the schedule's current step (``initial_lr`` and the schedulers' ``base_lrs`` follow;
+    a ``LambdaLR`` computes it, other schedules are scaled by new base / old base). Lightning restores the
+    optimizers after ``on_fit_start`` and before ``on_train_start``.
 
     Hand-written rather than Ray's ``RayTrainReportCallback``: that one belongs to Ray Train's worker group, not a
     Tune function trainable, and knows nothing of PBT's mutations.
@@ -52,16 +56,23 @@ class TuneReport(Callback):
                         group[name] = fresh[name]
                 if "lr" in names:
                     old, new = group.get("initial_lr", group["lr"]), fresh.get("initial_lr", fresh["lr"])
-                    group["lr"] = group["lr"] * new / old  # the new base at the schedule's current point
+                    group["lr"] = group["lr"] * new / old  # a schedule proportional to its base: its current point
                     if "initial_lr" in group:
                         group["initial_lr"] = new
         for config in trainer.lr_scheduler_configs:
-            if "lr" in names and hasattr(config.scheduler, "base_lrs"):
-                config.scheduler.base_lrs = [g["initial_lr"] for g in config.scheduler.optimizer.param_groups]
+            scheduler = config.scheduler
+            if "lr" not in names or not hasattr(scheduler, "base_lrs"):
+                continue
+            scheduler.base_lrs = [g["initial_lr"] for g in scheduler.optimizer.param_groups]
+            if isinstance(scheduler, LambdaLR):  # the schedule's own value at its step (a floor is not proportional)
+                for group, base, factor in zip(
+                    scheduler.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True
+                ):
+                    group["lr"] = base * factor(scheduler.last_epoch)
 
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         trial = current_tune_trial()
-        if trial is None or trainer.sanity_checking:
+        if trial is None:
             return
         from ray import tune
 

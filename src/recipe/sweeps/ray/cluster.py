@@ -45,7 +45,10 @@ def ray_cluster(address: str | None, num_cpus: int | None) -> Iterator[dict[str,
     temp = None
     if address is not None:
         check_address(address)
-        ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
+        try:
+            ray.init(address=address, runtime_env=runtime_env)
+        except ConnectionError as err:  # a port that answers, but not as Ray's
+            raise config_error("hydra.sweeper.address", address, f"a Ray cluster ({err})") from None
     else:
         # a short path: Ray's sockets live in it, and Unix socket paths are short
         temp = tempfile.mkdtemp(prefix="ray-")

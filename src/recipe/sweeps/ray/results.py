@@ -62,9 +62,9 @@ def frozen_trial(result: Any, number: int, space: SearchSpace, metric: str, over
     )
 
 
-def study_of(results: Any, space: SearchSpace, metric: str, direction: str, overrides: Any) -> optuna.Study:
+def study_of(results: Any, space: SearchSpace, metric: str, direction: str, name: str, overrides: Any) -> optuna.Study:
     """An in-memory study holding each Tune trial; ``overrides(values)`` gives a trial's command-line overrides."""
-    study = optuna.create_study(direction=direction, study_name="ray_tune")
+    study = optuna.create_study(direction=direction, study_name=name)
     numbered = sorted((trial_number(Path(r.path).name), r) for r in results)
     for number, result in numbered:
         study.add_trial(frozen_trial(result, number, space, metric, overrides(trial_values(result.config))))

@@ -43,6 +43,7 @@ class Search:
     max_failures: int
     address: str | None
     num_cpus: int | None
+    study_name: str
 
 
 @dataclass
@@ -106,7 +107,7 @@ def run_search(
                 ),
             )
         results = tuner.fit()
-    study = study_of(results, space, metric, search.direction, space.overrides)
+    study = study_of(results, space, metric, search.direction, search.study_name, space.overrides)
     report = write_report(study, sweep_dir, metric)
     log.info(f"Report: {', '.join(str(p) for p in report.files)}")
     if report.best_command:
