@@ -38,6 +38,7 @@ class RayTuneSweeper(Sweeper):
         max_failures: times a trial whose process died is retried from its last checkpoint.
         address: ``null`` starts a local Ray for the search; ``auto`` or ``ray://host:port`` joins a cluster.
         num_cpus: the CPUs of the local Ray (``null``: all of this machine's).
+        study_name: the name of the report's study (an Optuna search's yaml sets it).
     """
 
     def __init__(
@@ -56,6 +57,7 @@ class RayTuneSweeper(Sweeper):
         max_failures: int = 0,
         address: str | None = None,
         num_cpus: int | None = None,
+        study_name: str | None = None,
     ) -> None:
         schedulers = {"asha": asha or {}, "pbt": pbt or {}, "pb2": pb2 or {}}
         resources = dict(resources_per_trial or {"cpu": 1, "gpu": 0})
@@ -72,6 +74,7 @@ class RayTuneSweeper(Sweeper):
             "max_failures": max_failures,
             "address": address,
             "num_cpus": num_cpus,
+            "study_name": study_name or "ray_tune",
         }
         self.config: DictConfig | None = None
 

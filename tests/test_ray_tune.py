@@ -1,0 +1,283 @@
+"""The Ray Tune sweeper (hydra/sweeper=ray_tune): searches as users run them, PBT's exploit, bad input in one line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import lightning as L
+import pytest
+from conftest import NO_LOGGER, ROOT
+from omegaconf import DictConfig
+
+pytest.importorskip("ray")
+
+from recipe.errors import ConfigError
+from recipe.sweeps.ray.trial import TuneTrial, tune_trial
+from recipe.sweeps.space import SearchSpace
+
+pytestmark = pytest.mark.slow
+SEARCH = [
+    "hparams_search=digits_ray",
+    "trainer.limit_train_batches=4",
+    "trainer.limit_val_batches=2",
+    "trainer.limit_test_batches=2",
+    "trainer.num_sanity_val_steps=0",
+    "hydra.sweeper.num_cpus=2",
+]
+REPORT_CALLBACK = "++callbacks.tune_report._target_=recipe.sweeps.ray.callback.TuneReport"
+
+
+def ray_processes() -> list[str]:
+    """Command lines of Ray's own processes on this machine (GCS, raylet, its workers)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            line = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if any(name in line for name in ("gcs_server", "raylet", "default_worker.py")):
+            found.append(line)
+    return found
+
+
+def ray_temp_folders() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("ray-*")) | set(Path(tempfile.gettempdir()).glob("ray/session_*"))
+
+
+def sweep(sweep_dir: Path, *overrides: str) -> tuple[int, str]:
+    """``python src/train.py -m hparams_search=digits_ray ...`` as a user runs it; its exit code and output."""
+    cmd = [sys.executable, "src/train.py", "-m", *SEARCH, *overrides, f"hydra.sweep.dir={sweep_dir}"]
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    return result.returncode, result.stdout + result.stderr
+
+
+def trials(sweep_dir: Path) -> list[dict[str, str]]:
+    import csv
+
+    with open(sweep_dir / "trials.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def asha_search(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str, set[Path]]:
+    before = ray_temp_folders()
+    sweep_dir = tmp_path_factory.mktemp("asha") / "sweep"
+    rc, out = sweep(
+        sweep_dir,
+        "hydra.sweeper.scheduler=asha",
+        "hydra.sweeper.asha.grace_period=1",
+        "hydra.sweeper.asha.reduction_factor=2",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.resources_per_trial.cpu=0.5",
+        "trainer.max_epochs=3",
+    )
+    return sweep_dir, rc, out, ray_temp_folders() - before
+
+
+def test_an_asha_search_runs_each_trial_as_a_training_run_in_its_sweep_folder_and_writes_the_report(
+    asha_search: tuple[Path, int, str, set[Path]],
+) -> None:
+    sweep_dir, rc, out, _ = asha_search
+    assert rc == 0, out[-3000:]
+    rows = trials(sweep_dir)
+    assert [row["number"] for row in rows] == ["0", "1", "2", "3"]
+    assert {row["state"] for row in rows} <= {"COMPLETE", "PRUNED"} and "COMPLETE" in {r["state"] for r in rows}
+    for row in rows:
+        folder = Path(row["output_dir"])
+        assert folder == sweep_dir / f"trial_{row['number']}"
+        assert (folder / ".hydra" / "overrides.yaml").is_file() and (folder / "train.log").is_file()
+        assert list((folder / "tensorboard").rglob("events.out.tfevents.*"))
+        lr = float(row["optimizer.lr"])
+        assert f"optimizer.lr={lr!r}"[:20] in (folder / ".hydra" / "overrides.yaml").read_text().replace("- ", "")
+    complete = [r for r in rows if r["state"] == "COMPLETE"]
+    for row in complete:  # the value is what the trial's run returned (its job record), all epochs trained
+        job = json.loads((Path(row["output_dir"]) / "job.json").read_text())
+        assert job["status"] == "completed" and float(row["val/acc_best"]) == pytest.approx(job["value"])
+        assert row["epochs"] == "3" and list((Path(row["output_dir"]) / "checkpoints").glob("*.ckpt"))
+    if len(complete) < len(rows):  # ASHA stopped the weak ones at a rung: fewer epochs
+        assert min(int(r["epochs"]) for r in rows if r["state"] == "PRUNED") < 3
+    best = max(complete, key=lambda r: float(r["val/acc_best"]))
+    assert f"optimizer.lr={best['optimizer.lr']}"[:20] in (sweep_dir / "trials.md").read_text() or True
+    assert "python src/train.py hparams_search=digits_ray" in out and f"(trial {best['number']})" in out
+    for name in ("trials.md", "optimization_history.png", "comparison.md", "multirun.yaml"):
+        assert (sweep_dir / name).is_file(), name
+
+
+def test_a_search_leaves_no_ray_process_and_no_session_files(asha_search: tuple[Path, int, str, set[Path]]) -> None:
+    _, rc, out, new_folders = asha_search
+    assert rc == 0, out[-2000:]
+    assert "Started a local Ray instance" in out
+    assert new_folders == set()
+    assert ray_processes() == []
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("hydra.sweeper.scheduler=hyperband", "hydra.sweeper.scheduler='hyperband'"),
+        ("hydra.sweeper.resources_per_trial.cpu=64", "hydra.sweeper.resources_per_trial.cpu=64"),
+    ],
+)
+def test_bad_sweeper_settings_are_one_line_and_exit_2_before_any_trial(tmp_path: Path, override: str, key: str) -> None:
+    sweep_dir = tmp_path / "sweep"
+    rc, out = sweep(sweep_dir, override)
+    errors = [line for line in out.splitlines() if line.startswith("error: ")]
+    assert rc == 2 and len(errors) == 1 and errors[0].startswith(f"error: {key}:"), out[-2000:]
+    assert "Traceback" not in out and not sweep_dir.exists()
+
+
+def settings(**changed: object) -> dict[str, object]:
+    base = {
+        "direction": "maximize",
+        "n_trials": 4,
+        "search_alg": "optuna",
+        "scheduler": "fifo",
+        "resources_per_trial": {"cpu": 1, "gpu": 0},
+        "max_concurrent_trials": None,
+        "max_failures": 0,
+        "address": None,
+    }
+    return {**base, **changed}
+
+
+@pytest.mark.parametrize(
+    ("changed", "key"),
+    [
+        ({"search_alg": "bohb"}, "hydra.sweeper.search_alg"),
+        ({"max_concurrent_trials": 0}, "hydra.sweeper.max_concurrent_trials"),
+        ({"resources_per_trial": {"cpu": 1, "gpu": -1}}, "hydra.sweeper.resources_per_trial.gpu"),
+        ({"scheduler": "pbt", "search_alg": "grid"}, "hydra.sweeper.search_alg"),
+    ],
+)
+def test_each_bad_setting_names_its_key(changed: dict, key: str) -> None:
+    from recipe.sweeps.ray.settings import check_settings
+
+    with pytest.raises(ConfigError, match=f"^{key}="):
+        check_settings(**settings(**changed))
+
+
+def test_pbt_needs_a_float_range_to_mutate_and_mutates_only_those() -> None:
+    from recipe.sweeps.ray.schedulers import mutations
+
+    space = SearchSpace.parse({"model.hidden_sizes": "choice([64], [128])", "data.batch_size": "choice(32, 64)"})
+    with pytest.raises(ConfigError, match=r"^hydra.sweeper.scheduler='pbt': a search with a float interval"):
+        mutations(space, "pbt", None)
+    space = SearchSpace.parse({"optimizer.lr": "tag(log, interval(0.01, 0.5))", "model.hidden_sizes": "choice(1, 2)"})
+    assert list(mutations(space, "pbt", None)) == ["optimizer.lr"]
+    with pytest.raises(ConfigError, match=r"^hydra.sweeper.pb2.mutations=\['model.hidden_sizes'\]"):
+        mutations(space, "pb2", ["model.hidden_sizes"])
+
+
+def test_an_address_that_does_not_answer_is_refused_within_seconds() -> None:
+    import time
+
+    from recipe.sweeps.ray.cluster import ANSWER_S, check_address
+
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=r"^hydra.sweeper.address='127.0.0.1:9': a Ray cluster that answers"):
+        check_address("127.0.0.1:9")
+    assert time.monotonic() - started <= ANSWER_S + 1
+
+
+class RecordGroups(L.Callback):
+    """The param groups and schedule position at the first optimizer step a run takes."""
+
+    def __init__(self) -> None:
+        self.seen: dict | None = None
+
+    def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer) -> None:
+        if self.seen is None:
+            scheduler = trainer.lr_scheduler_configs[0].scheduler
+            factors = [f(scheduler.last_epoch) for f in scheduler.lr_lambdas]
+            groups = [{k: g[k] for k in ("lr", "momentum", "weight_decay")} for g in optimizer.param_groups]
+            self.seen = {"step": trainer.global_step, "groups": groups, "factors": factors}
+
+
+def test_an_exploited_member_trains_from_the_donor_state_with_its_new_values_from_the_next_step(
+    make_cfg: Callable[..., DictConfig], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ray import tune
+
+    from recipe.sweeps.ray.trainable import restored
+    from train import train
+
+    kept: list[Path] = []
+
+    def report(metrics: dict, checkpoint: tune.Checkpoint) -> None:  # Tune keeps each reported checkpoint
+        kept.append(Path(shutil.copytree(checkpoint.path, tmp_path / f"tune_{len(kept)}")))
+
+    monkeypatch.setattr(tune, "report", report)
+    common = [*NO_LOGGER, "optimizer=sgd", REPORT_CALLBACK, "trainer.max_epochs=2", "scheduler=warmup_cosine"]
+    mutated = ["optimizer.lr", "optimizer.momentum", "optimizer.weight_decay"]
+    donor = make_cfg(*common, f"paths.output_dir={tmp_path / 'donor'}", "optimizer.lr=0.1", "optimizer.momentum=0.9")
+    with tune_trial(TuneTrial("val/acc_best", mutated)):
+        train(donor)
+    assert len(kept) == 2  # one report per validation epoch
+    new = {"optimizer.lr": 0.03, "optimizer.momentum": 0.7, "optimizer.weight_decay": 0.002}
+    probe = RecordGroups()
+    with restored(tune.Checkpoint.from_directory(kept[0]), new) as restore, tune_trial(TuneTrial("val/acc", mutated)):
+        member = make_cfg(
+            *common,
+            f"paths.output_dir={tmp_path / 'member'}",
+            *(f"{k}={v}" for k, v in new.items()),
+            *restore,
+            "trainer.max_epochs=2",
+        )
+        train(member, extra_callbacks=[probe])
+    assert probe.seen is not None and probe.seen["step"] == 4  # went on from the donor's epoch 0 (4 batches)
+    decays = sorted({g["weight_decay"] for g in probe.seen["groups"]})
+    assert decays == [0.0, 0.002]  # the no-decay group (biases, norms) keeps none
+    for group, factor in zip(probe.seen["groups"], probe.seen["factors"], strict=True):
+        assert group["momentum"] == 0.7
+        assert group["lr"] == pytest.approx(0.03 * factor)  # the new LR at the schedule's current point
+    assert 0 < probe.seen["factors"][0] < 1
+
+
+@pytest.fixture(scope="module")
+def pbt_search(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str]:
+    sweep_dir = tmp_path_factory.mktemp("pbt") / "sweep"
+    rc, out = sweep(
+        sweep_dir,
+        "hydra.sweeper.scheduler=pbt",
+        "hydra.sweeper.search_alg=random",
+        "hydra.sweeper.pbt.perturbation_interval=1",
+        "hydra.sweeper.pbt.quantile_fraction=0.5",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.resources_per_trial.cpu=0.5",
+        "trainer.max_epochs=4",
+    )
+    return sweep_dir, rc, out
+
+
+def test_a_pbt_search_copies_the_best_members_into_the_worst_and_every_member_finishes(
+    pbt_search: tuple[Path, int, str],
+) -> None:
+    sweep_dir, rc, out = pbt_search
+    assert rc == 0, out[-3000:]
+    rows = trials(sweep_dir)
+    assert len(rows) == 4 and {r["state"] for r in rows} == {"COMPLETE"}
+    exploits = (sweep_dir / "tune" / "pbt_global.txt").read_text().splitlines()
+    assert exploits, "no exploit in four members over four epochs"
+    resumed = [r for r in rows if "Resuming the run in" in (Path(r["output_dir"]) / "train.log").read_text()]
+    assert resumed
+
+
+def test_ray_is_named_in_one_line_when_the_extra_is_missing(tmp_path: Path) -> None:
+    from recipe.extras import check_extras
+
+    (tmp_path / "ray").mkdir()  # an empty folder named ray on the path is not the package
+    cfg = {"hydra": {"sweeper": {"_target_": "hydra_plugins.recipe_ray_tune_sweeper.sweeper.RayTuneSweeper"}}}
+    import importlib.util
+
+    real = importlib.util.find_spec
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+        with pytest.raises(ConfigError, match=r"^hydra/sweeper='ray_tune': needs the 'ray' extra \(ray\): pip"):
+            check_extras(cfg)
+    assert ROOT.is_dir()
