@@ -88,7 +88,7 @@ def test_last_ckpt_every_0_seconds_is_written_at_each_epoch_end_and_logger_step_
 
 
 def test_every_seconds_is_checked():
-    with pytest.raises(ConfigError, match="callbacks.last_checkpoint.every_seconds=-1"):
+    with pytest.raises(ConfigError, match=r"callbacks\.last_checkpoint\.every_seconds=-1"):
         LastCheckpoint(every_seconds=-1)
 
 
