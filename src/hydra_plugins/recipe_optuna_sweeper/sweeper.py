@@ -185,6 +185,10 @@ class OptunaSweeper(Sweeper):
         if self.worker is not None:  # a worker runs trials; its parent writes the report
             self._run_trials(study, space, runs, lock)
             return study
+        if facts is not None:  # auto starts from the configuration as given
+            from recipe.sweeps.auto import as_given
+
+            study.enqueue_trial(as_given(self.config, space.distributions), skip_if_exists=True)
         for params in self.enqueue_trials:
             study.enqueue_trial(params, skip_if_exists=True)
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -315,7 +319,7 @@ class OptunaSweeper(Sweeper):
         from recipe.sweeps.storage import counted_trials
 
         while True:
-            if self._out_of_time():
+            if self._out_of_time(study):
                 log.info(f"hydra.sweeper.timeout={self.timeout} minutes reached: no more trials")
                 return
             with lock:
@@ -342,11 +346,11 @@ class OptunaSweeper(Sweeper):
         try:
             with heartbeat(self.opened_storage, trial._trial_id):
                 for i, run in enumerate(runs):
-                    if i and self._out_of_time():
+                    if i and self._out_of_time(study):
                         state, why = TrialState.PRUNED, f"hydra.sweeper.timeout={self.timeout} minutes reached"
                         break
                     # the first run reports its curve to the pruner; the others add their value only
-                    with active_trial(trial, self.deadline) if i == 0 else contextlib.nullcontext() as active:
+                    with active_trial(trial, self._deadline(study)) if i == 0 else contextlib.nullcontext() as active:
                         [job] = self.launcher.launch([[*overrides, *self._run_overrides(run)]], trial.number)
                     if i == 0:
                         trial.set_user_attr(OUTPUT_DIR_ATTR, str(job.hydra_cfg.hydra.runtime.output_dir))
@@ -376,8 +380,18 @@ class OptunaSweeper(Sweeper):
         else:
             log.warning(f"Trial {trial.number} failed: {why}; rerun it alone with: {train_command(frozen)}")
 
-    def _out_of_time(self) -> bool:
-        return self.deadline is not None and time.monotonic() >= self.deadline
+    def _deadline(self, study: optuna.Study) -> float | None:
+        """When the time budget is spent (``time.monotonic()``); ``None`` without a budget, and until a trial has
+        completed: a search stopped before then would have nothing to report."""
+        from optuna.trial import TrialState
+
+        if self.deadline is None or not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            return None
+        return self.deadline
+
+    def _out_of_time(self, study: optuna.Study) -> bool:
+        deadline = self._deadline(study)
+        return deadline is not None and time.monotonic() >= deadline
 
     def _run_overrides(self, run: Run) -> list[str]:
         """``run``'s seed and fold, and its folder: the sweep's ``subdir`` with the run's suffix."""
