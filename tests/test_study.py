@@ -169,6 +169,7 @@ def test_a_range_too_narrow_for_the_best_trials_prints_the_edge_flag(study_run):
     [
         ("optimizer=choice(adamw,sgd)", "error: hydra.sweeper.nuisance.optimizer='choice(adamw,sgd)': optimizer is"),
         ("hydra.sweeper.scientific.optimizer=[adamw,adamx]", "error: hydra.sweeper.scientific.optimizer='adamx'"),
+        ("seed=null", "error: seed=None: an integer: hydra.sweeper.seeds counts up from it"),
         (
             "optimizer.weight_decay=interval(0.1,0.01)",
             "error: hydra.sweeper.nuisance.optimizer.weight_decay='interval(0.1,0.01)': an empty range",

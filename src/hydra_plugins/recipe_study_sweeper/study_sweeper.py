@@ -120,6 +120,8 @@ def check_study_config(cfg: DictConfig, group_options: Any, arguments: Sequence[
     if sweeper.get("_target_") != f"{StudySweeper.__module__}.{StudySweeper.__name__}":
         return []
     check_study_settings(sweeper.get("params"), sweeper.get("seeds"))
+    if not is_int(cfg.get("seed")):
+        raise config_error("seed", cfg.get("seed"), "an integer: hydra.sweeper.seeds counts up from it")
     check_settings(sweeper.get("direction"), sweeper.get("n_trials"), n_jobs=sweeper.get("n_jobs", 1))
     scientific, nuisance = (OmegaConf.to_container(sweeper.get(k) or {}) for k in ("scientific", "nuisance"))
     return check_study(scientific, {**nuisance, **command_line_ranges(arguments)}, group_options)
