@@ -8,7 +8,7 @@ OUT=${OUT:-logs/gpu_checks}
 mkdir -p "$OUT"
 PY=${PY:-.venv/bin/python}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
-OMP_NUM_THREADS=1 "$PY" -m pytest -n 0 -q -k gpu tests/test_precision.py 2>&1 | tee "$OUT/cuda_tests.txt" | tail -1
+OMP_NUM_THREADS=1 "$PY" -m pytest -n 0 -q -k gpu tests/test_precision.py tests/test_sync.py 2>&1 | tee "$OUT/cuda_tests.txt" | tail -1
 "$PY" benchmarks/precision.py --epochs 12 2>&1 | tee "$OUT/precision.txt" | grep '^|'
 "$PY" benchmarks/parity.py --runs 2 2>&1 | tee "$OUT/parity.txt" | grep '^|'
 # the docs pages the two benchmarks wrote (docs/measurements/), beside their output: copy them into the project's docs

@@ -14,8 +14,9 @@ without its callbacks and logger, and plain Lightning (``PlainModule``: the same
 through a bare ``Trainer``, with ``self.log`` each step as most LightningModules have it). Runs alternate
 A B A B; the per-epoch time of a run is the median over its epochs after the first; the table shows the median
 over runs. Precision is ``32-true`` on both sides. With ``--profile``, one more template run under Lightning's
-``SimpleProfiler`` shows where its epoch goes, hook by hook and callback by callback. It prints tables and never
-fails on speed.
+``SimpleProfiler`` shows where its epoch goes, hook by hook and callback by callback. The page also counts the
+template's callbacks and the callback hooks Lightning calls at each training step, with the idle ones skipped
+(``recipe.runtime.step_hooks``) and as Lightning alone would call them. It prints tables and never fails on speed.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
+from unittest import mock
 
 import lightning as L
 import torch
@@ -41,6 +44,7 @@ from recipe.build import build
 from recipe.cli.config import PROJECT_ROOT, compose_config
 from recipe.optim import build_optimizer, build_scheduler
 from recipe.optim.schedulers import RunLength
+from recipe.runtime.step_hooks import count_hook_calls
 
 sys.path.insert(0, str(PROJECT_ROOT / "src"))  # src/train.py, the template side
 from train import train
@@ -188,6 +192,28 @@ def print_profile(case: str, overrides: list[str], epochs: int, top: int = 16) -
     return lines
 
 
+class CallbackCount(L.Callback):
+    """Keeps how many callbacks the trainer has."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.callbacks = len(trainer.callbacks)
+
+
+def hook_counts(overrides: list[str]) -> list[str]:
+    """The template's callbacks and the callback hook calls a training step, idle ones skipped and not."""
+    per_step, counter = {}, CallbackCount()
+    for skipping in (True, False):
+        calls_idle = nullcontext() if skipping else mock.patch("recipe.runtime.trainer.skip_idle_step_hooks")
+        with count_hook_calls() as calls, calls_idle:
+            template_run(overrides, (counter,))
+        per_step[skipping] = (sum(calls.values()) - calls["steps"]) / calls["steps"]
+    return [
+        f"{counter.callbacks} callbacks (this page's clock and counter included): Lightning calls "
+        f"{per_step[True]:.0f} of their hooks a training step, those with work to do "
+        f"({per_step[False]:.0f} with the idle ones, as Lightning alone calls them)."
+    ]
+
+
 def measure(overrides: list[str], runs: int) -> dict[str, list[tuple[float, float]]]:
     """``(per-epoch seconds, final train loss)`` of each side, ``runs`` interleaved runs after a warm-up."""
     template_run(overrides), raw_run(overrides)  # warm-up: imports, caches, allocator
@@ -205,6 +231,11 @@ def ratio(times: dict[str, list[float]], side: str, base: str) -> list[float]:
     return [t / b for t, b in zip(times[side], times[base], strict=True)]
 
 
+def spread(ratios: list[float]) -> str:
+    """The median and the range: ``1.05 (0.98 to 1.12)``."""
+    return f"{statistics.median(ratios):.2f} ({min(ratios):.2f} to {max(ratios):.2f})"
+
+
 def width_figure(widths: list[int], runs: int, epochs: int, path: Path) -> None:
     """Template / raw and plain Lightning / raw per-epoch time of the digits MLP against its hidden width."""
     rows = []
@@ -213,15 +244,18 @@ def width_figure(widths: list[int], runs: int, epochs: int, path: Path) -> None:
         results = measure([*overrides, "trainer.precision=32-true", "test=false"], runs)
         times = {name: [t for t, _ in values] for name, values in results.items()}
         raw = statistics.median(times["raw"]) * 1e3
-        rows.append((width, raw, *(statistics.median(ratio(times, n, "raw")) for n in ("template", "plain"))))
+        against_plain = ratio(times, "template", "plain")
+        rows.append(
+            (width, raw, *(statistics.median(ratio(times, n, "raw")) for n in ("template", "plain")), against_plain)
+        )
     lines = [
         f"digits MLP, two hidden layers: per-epoch time against width, median of {runs} interleaved runs",
         "",
-        "| width | raw loop | template / raw | plain Lightning / raw | template / plain |",
+        "| width | raw loop | template / raw | plain Lightning / raw | template / plain (range) |",
         "|---:|---:|---:|---:|---:|",
     ]
-    for width, raw, template, plain in rows:
-        lines.append(f"| {width} | {raw:.1f} ms | {template:.2f} | {plain:.2f} | {template / plain:.2f} |")
+    for width, raw, template, plain, against_plain in rows:
+        lines.append(f"| {width} | {raw:.1f} ms | {template:.2f} | {plain:.2f} | {spread(against_plain)} |")
     print("", *lines, sep="\n")
     figure = Figure(figsize=(6, 4), layout="constrained")
     ax = figure.subplots()
@@ -271,15 +305,14 @@ def main() -> None:
     ]
     for case, raw, tpl, bare, plain, ratios, gap in rows:
         full, against_plain = ratios["template"], ratios["template / plain"]
-        spread = f"{statistics.median(full):.2f} ({min(full):.2f} to {max(full):.2f})"
-        plain_spread = f"{statistics.median(against_plain):.2f} ({min(against_plain):.2f} to {max(against_plain):.2f})"
         bare_ratio, plain_ratio = statistics.median(ratios["bare"]), statistics.median(ratios["plain"])
         lines.append(
-            f"| {case} | {raw:.1f} ms | {tpl:.1f} ms | {spread} | {bare:.1f} ms | {bare_ratio:.2f} "
-            f"| {plain:.1f} ms | {plain_ratio:.2f} | {plain_spread} | {gap:.4f} |"
+            f"| {case} | {raw:.1f} ms | {tpl:.1f} ms | {spread(full)} | {bare:.1f} ms | {bare_ratio:.2f} "
+            f"| {plain:.1f} ms | {plain_ratio:.2f} | {spread(against_plain)} | {gap:.4f} |"
         )
-    print("", *lines, sep="\n")
-    write_page(f"parity_{DEVICE}", f"Per-epoch overhead: {DEVICE}", "\n".join([*lines, *profiles]))
+    counts = hook_counts(overrides)
+    print("", *lines, "", *counts, sep="\n")
+    write_page(f"parity_{DEVICE}", f"Per-epoch overhead: {DEVICE}", "\n".join([*lines, "", *counts, *profiles]))
 
 
 if __name__ == "__main__":

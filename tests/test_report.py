@@ -202,6 +202,7 @@ def test_a_second_ctrl_c_while_the_report_is_drawn_stops_in_one_line(tmp_path):
     for attempt in range(3):
         run_dir = tmp_path / str(attempt)
         cmd = [sys.executable, str(ROOT / "src" / "train.py"), f"hydra.run.dir={run_dir}", "trainer.max_epochs=50"]
+        cmd.append("callbacks.last_checkpoint.every_seconds=0")  # last.ckpt from the first epoch on
         with (tmp_path / f"{attempt}.err").open("w+") as err:
             proc = subprocess.Popen([*cmd, *overrides], stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT)
             try:

@@ -156,7 +156,7 @@ def test_a_disk_filling_during_a_run_is_one_line_exit_1_and_keeps_the_earlier_ch
     fill_disk_at(monkeypatch, folder, capacity=2_600_000)  # epoch 0's best and last (1 MB each), not epoch 1's
     cfg = compose_config(
         *TINY, "trainer.max_epochs=3", "logger=csv", "~callbacks.early_stopping", "~callbacks.run_report",
-        f"paths.output_dir={tmp_path}", f"paths.log_dir={tmp_path}",
+        f"paths.output_dir={tmp_path}", f"paths.log_dir={tmp_path}", "callbacks.last_checkpoint.every_seconds=0",
     )  # fmt: skip
     with pytest.raises(SystemExit) as exited:
         main(cfg)
@@ -173,7 +173,8 @@ def test_a_disk_filling_during_a_run_is_one_line_exit_1_and_keeps_the_earlier_ch
 @pytest.mark.parametrize("trainer", ["default", "ddp_cpu"])  # DDP: rank 1 must not end in gloo's traceback
 def test_train_py_on_a_real_full_tmpfs_ends_in_one_line_and_keeps_its_checkpoints(small_tmpfs, trainer):
     run_dir = small_tmpfs() / "run"
-    done = run_script("train.py", f"trainer={trainer}", *TINY, "trainer.max_epochs=2", run_dir=run_dir)
+    every_epoch = "callbacks.last_checkpoint.every_seconds=0"  # best and last each epoch: the 3 MB fill
+    done = run_script("train.py", f"trainer={trainer}", *TINY, "trainer.max_epochs=2", every_epoch, run_dir=run_dir)
     assert done.returncode == 1, done.stderr
     last_line = done.stderr.strip().splitlines()[-1]
     assert last_line.startswith("error: cannot write checkpoint ") and f"in {run_dir / 'checkpoints'}: " in last_line
