@@ -21,15 +21,16 @@ from recipe.errors import ConfigError
 from recipe.sweeps.auto import (
     as_given,
     batch_sizes,
-    best_epochs,
     check_auto,
     choose_scoring,
     chosen_space,
     flat_params,
+    trained_epochs,
 )
 
 AUTO = ["-m", "hparams_search=auto", "~logger", "~callbacks.lr_monitor", "trainer.max_epochs=4"]
 TINY_SEARCH = ["hydra.sweeper.n_trials=2", "hydra.sweeper.auto.folds=2", "hydra.sweeper.sampler.n_startup_trials=1"]
+TINY_SEARCH += ["hydra/sweeper/pruner=none"]  # every trial runs its folds
 
 
 # ---------------------------------------------------------------- the space, from the config alone
@@ -80,10 +81,9 @@ def test_the_first_trial_is_the_configuration_as_given(make_cfg) -> None:
     assert as_given(cfg, space) == {"optimizer.lr": 0.003, "data.batch_size": 64, "model.hidden_sizes": "[256,256]"}
 
 
-def test_best_epochs_count_to_the_first_best_value() -> None:
-    assert best_epochs({0: 0.5, 1: 0.8, 2: 0.8, 3: 0.7}, "maximize") == 2
-    assert best_epochs({0: 0.5, 1: 0.3, 2: 0.4}, "minimize") == 2
-    assert best_epochs({}, "maximize") is None
+def test_the_final_model_trains_the_epochs_its_trial_trained() -> None:
+    assert trained_epochs({0: 0.5, 1: 0.8, 2: 0.8, 3: 0.7}) == 4  # early stopping or max_epochs ended it there
+    assert trained_epochs({}) is None
 
 
 def test_nested_params_from_the_command_line_are_flattened() -> None:
@@ -189,7 +189,7 @@ def test_auto_with_your_own_net_stops_at_the_time_budget(tmp_path: Path) -> None
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert "hydra.sweeper.timeout=0.016 minutes reached: no more trials" in result.stdout
-    assert len(list((tmp_path / "sweep").glob("trial_*"))) == 1
+    assert [p.name for p in (tmp_path / "sweep").glob("trial_*_fold0")] == ["trial_0_fold0"]
     scores, command = _final(result)
     assert "test/acc" in scores and any(o.startswith("model.hidden=") for o in command)
 

@@ -36,3 +36,19 @@ def test_fold_and_folds_are_checked_when_built() -> None:
         DigitsDataModule(folds=4, fold=4)
     with pytest.raises(ConfigError, match=r"^data.folds=1: "):
         DigitsDataModule(folds=1)
+
+
+def test_an_image_folder_validates_on_each_fold_in_turn(tmp_path) -> None:
+    """data=image_folder takes data.folds too (it splits files, not arrays): the folds' validation images differ."""
+    from test_image_folder import make_folder
+
+    from recipe.data.image_folder import ImageFolderDataModule
+
+    make_folder(tmp_path, per_class=10)
+    plain = ImageFolderDataModule(str(tmp_path), image_size=6)
+    modules = [ImageFolderDataModule(str(tmp_path), image_size=6, folds=2, fold=i) for i in range(2)]
+    for module in (plain, *modules):
+        module.setup()
+    vals = [_rows(module, "val") for module in modules]
+    assert not vals[0] & vals[1] and vals[0] | vals[1] == _rows(plain, "train") | _rows(plain, "val")
+    assert _rows(modules[0], "test") == _rows(plain, "test")

@@ -66,7 +66,8 @@ class OptunaSweeper(Sweeper):
         seeds_per_trial: a trial's value is the mean over this many runs, seeds ``seed, seed+1, ...``.
         folds_per_trial: also average over every fold of ``data.folds`` (k-fold cross-validation per trial).
         worker: set by the sweeper on its workers' command lines (``None`` in the process the user started).
-        timeout: minutes after which no trial starts and a running one stops at its next epoch (``None``: none).
+        timeout: minutes after which (once a trial has completed) no trial starts and a running one stops at its
+            next epoch (``None``: no limit).
         auto: ``hparams_search=auto``'s settings (``folds``, ``folds_below``, ``refit``): the space is chosen from
             the config (``recipe.sweeps.auto``), ``params`` adds to it; ``None`` for a search that names its space.
         exclude: keys ``auto`` leaves out of the space it chooses.
@@ -247,16 +248,16 @@ class OptunaSweeper(Sweeper):
 
     def _refit(self, study: optuna.Study, facts: Any) -> None:
         """Train the best trial's configuration once more on train and validation together, for the epochs that
-        trial took to its best value, and test it: the search's result. The last lines give its test metrics and
-        the command that trains it again."""
-        from recipe.sweeps.auto import best_epochs
+        trial trained (its ``max_epochs``, or where early stopping ended it), and test it: the search's result.
+        The last lines give its test metrics and the command that trains it again."""
+        from recipe.sweeps.auto import trained_epochs
         from recipe.sweeps.report import OVERRIDES_ATTR, command
         from recipe.sweeps.runs import override_key
         from recipe.validation.signatures import constructor_hints
 
         assert self.config is not None
         best = study.best_trial
-        epochs = best_epochs(best.intermediate_values, self.directions[0])
+        epochs = trained_epochs(best.intermediate_values)  # as its first run trained, early stopping included
         pooled = "train_on_val" in constructor_hints(str(self.config.data._target_))[0]
         final = [o for o in best.user_attrs[OVERRIDES_ATTR] if override_key(o) not in ("data.folds", "data.fold")]
         final += ["test=true", "test_weights=last", "++callbacks.early_stopping=null"]
@@ -347,7 +348,11 @@ class OptunaSweeper(Sweeper):
             with heartbeat(self.opened_storage, trial._trial_id):
                 for i, run in enumerate(runs):
                     if i and self._out_of_time(study):
-                        state, why = TrialState.PRUNED, f"hydra.sweeper.timeout={self.timeout} minutes reached"
+                        state, value, why = (
+                            TrialState.PRUNED,
+                            None,
+                            f"hydra.sweeper.timeout={self.timeout} minutes reached",
+                        )
                         break
                     # the first run reports its curve to the pruner; the others add their value only
                     with active_trial(trial, self._deadline(study)) if i == 0 else contextlib.nullcontext() as active:

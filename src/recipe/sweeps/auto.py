@@ -3,9 +3,9 @@
 What is searched follows what is configured: the LR on a log scale around the optimizer family's usual range (the
 ranges ``digits_optuna`` gives each optimizer), its weight decay, the width and depth of an MLP, the channels and
 blocks of a CNN, the width and depth of the transformer, nothing of a net of your own unless you name its keys,
-dropout where one of the engine's models has it, the batch size bounded by the data's size, and the number of epochs (early
-stopping stays on). The space needs the config only; the batch sizes' bound and the scoring also need the data's
-size, which the sweeper reads once from the data module (``data_facts``) before the first trial.
+dropout where one of the engine's models has it, the batch size bounded by the data's size, and the number of
+epochs (early stopping stays on). The space needs the config only; the batch sizes' bound and the scoring also
+need the data's size, which the sweeper reads once from the data module (``data_facts``) before the first trial.
 
 Imported by the command's early checks: nothing here loads torch at import.
 """
@@ -180,13 +180,10 @@ def check_auto(cfg: DictConfig, user: Mapping[str, Any], exclude: Sequence[str],
 _ABSENT = object()
 
 
-def best_epochs(curve: Mapping[int, float], direction: str) -> int | None:
-    """The epochs that reached the best value of ``curve`` (epoch -> value) first, counting from 1."""
-    if not curve:
-        return None
-    pick = max if direction == "maximize" else min
-    best = pick(curve.values())
-    return min(epoch for epoch, value in curve.items() if value == best) + 1
+def trained_epochs(curve: Mapping[int, float]) -> int | None:
+    """The epochs a run trained, from its curve (epoch -> value): its ``max_epochs``, or fewer where early
+    stopping ended it. ``None`` for a run that reported nothing."""
+    return max(curve) + 1 if curve else None
 
 
 def as_given(cfg: DictConfig, distributions: Mapping[str, Any]) -> dict[str, Any]:
