@@ -9,9 +9,9 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
-from torch.optim.lr_scheduler import LambdaLR
 
 from recipe.errors import config_error
+from recipe.sweeps.ray.replay import follow_schedules
 from recipe.sweeps.ray.trial import OUTPUT_DIR_KEY, current_tune_trial
 
 CHECKPOINT_FILE = "tune.ckpt"  # the Lightning checkpoint inside each Tune checkpoint folder
@@ -59,16 +59,8 @@ class TuneReport(Callback):
                     group["lr"] = group["lr"] * new / old  # a schedule proportional to its base: its current point
                     if "initial_lr" in group:
                         group["initial_lr"] = new
-        for config in trainer.lr_scheduler_configs:
-            scheduler = config.scheduler
-            if "lr" not in names or not hasattr(scheduler, "base_lrs"):
-                continue
-            scheduler.base_lrs = [g["initial_lr"] for g in scheduler.optimizer.param_groups]
-            if isinstance(scheduler, LambdaLR):  # the schedule's own value at its step (a floor is not proportional)
-                for group, base, factor in zip(
-                    scheduler.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True
-                ):
-                    group["lr"] = base * factor(scheduler.last_epoch)
+        if "lr" in names:
+            follow_schedules(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         trial = current_tune_trial()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from optuna.distributions import FloatDistribution
@@ -31,6 +32,20 @@ def mutations(space: SearchSpace, scheduler: str, keys: Sequence[str] | None) ->
     return floats
 
 
+@dataclass
+class Clip:
+    """PBT's ``custom_explore_fn``: a perturbed value (times 0.8 or 1.2) put back within its range, so that a
+    momentum never passes 1 and the report's study holds every value."""
+
+    ranges: dict[str, tuple[float, float]]
+
+    def __call__(self, config: dict[str, Any]) -> dict[str, Any]:
+        for key, (low, high) in self.ranges.items():
+            if key in config:
+                config[key] = min(max(config[key], low), high)
+        return config
+
+
 def build_scheduler(name: str, options: Mapping[str, Any], space: SearchSpace) -> Any:
     """Tune's scheduler ``name`` from its section of ``hydra.sweeper`` (``options``)."""
     from ray.tune import schedulers
@@ -43,7 +58,10 @@ def build_scheduler(name: str, options: Mapping[str, Any], space: SearchSpace) -
     mutated = mutations(space, name, options.pop("mutations", None))
     if name == "pbt":
         mutation = {key: domain(dist) for key, dist in mutated.items()}
-        return schedulers.PopulationBasedTraining(time_attr=TIME_ATTR, hyperparam_mutations=mutation, **options)
+        clip = Clip({key: (dist.low, dist.high) for key, dist in mutated.items()})
+        return schedulers.PopulationBasedTraining(
+            time_attr=TIME_ATTR, hyperparam_mutations=mutation, custom_explore_fn=clip, **options
+        )
     bounds = {key: [dist.low, dist.high] for key, dist in mutated.items()}
     return schedulers.pb2.PB2(time_attr=TIME_ATTR, hyperparam_bounds=bounds, **options)
 

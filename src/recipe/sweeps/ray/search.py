@@ -16,10 +16,11 @@ from omegaconf import DictConfig, OmegaConf
 from ray import tune
 
 from recipe.sweeps.ray.cluster import check_resources, ray_cluster
+from recipe.sweeps.ray.history import member_history, replay_command, write_history
 from recipe.sweeps.ray.results import study_of
 from recipe.sweeps.ray.schedulers import build_scheduler, mutated_keys
 from recipe.sweeps.ray.space import tune_search
-from recipe.sweeps.ray.trainable import TRIAL_PREFIX, HydraJob, run_trial
+from recipe.sweeps.ray.trainable import TRIAL_PREFIX, HydraJob, run_trial, trial_number
 from recipe.sweeps.report import write_report
 from recipe.sweeps.space import SearchSpace
 
@@ -54,6 +55,16 @@ class TrialName:
 
     def __call__(self, trial: Any) -> str:
         return f"{TRIAL_PREFIX}{int(str(trial.experiment_tag).split('_')[0]) - self.first}"
+
+
+def _write_history(results: Any, best: Any, mutated: list[str], space: SearchSpace, sweep_dir: Path) -> None:
+    """Write the best PBT member's history and its replay command (``recipe.sweeps.ray.history``)."""
+    [result] = [r for r in results if trial_number(Path(r.path).name) == best.number]
+    history = member_history(sweep_dir / EXPERIMENT, result.metrics["trial_id"], result.config)
+    command = replay_command(history, mutated, space.overrides)
+    path = write_history(sweep_dir, best.number, best.value, history, mutated, command)
+    log.info(f"The best member's history: {path}; replay it in a plain run with:")
+    log.info(command)
 
 
 def run_search(
@@ -113,6 +124,8 @@ def run_search(
     if report.best_command:
         log.info(f"Best {metric}={study.best_value:.4f} (trial {study.best_trial.number}); train it with:")
         log.info(report.best_command)
+        if job.mutated:
+            _write_history(results, study.best_trial, job.mutated, space, sweep_dir)
     else:
         from recipe.cli.console import print_error
 
