@@ -9,17 +9,19 @@ import sys
 import tempfile
 import threading
 import time
+from collections import OrderedDict, namedtuple
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import ROOT, TINY
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities import AttributeDict
 
 import recipe.runtime.checkpoint_io as checkpoint_io
 from recipe.cli.config import compose_config
 from recipe.errors import CheckpointWriteError
-from recipe.runtime.checkpoint_io import TEMP_SUFFIX, atomic_save
+from recipe.runtime.checkpoint_io import TEMP_SUFFIX, atomic_save, snapshot
 from recipe.runtime.trainer import build_trainer
 from train import main, train
 
@@ -169,3 +171,15 @@ def test_epoch_end_saves_run_in_the_background_and_a_stop_signal_save_does_not(t
     trainer = build_trainer(cfg.trainer)
     trainer.strategy.checkpoint_io.save_checkpoint({"step": 1}, tmp_path / "interrupted.ckpt")  # as on SIGTERM
     assert threads == [("interrupted.ckpt", threading.current_thread().name)]
+
+
+def test_a_snapshot_copies_every_tensor_and_container_and_keeps_their_types():
+    Pair = namedtuple("Pair", "step lr")
+    lrs = [Pair(0, 0.1)]
+    state = OrderedDict(w=torch.zeros(2), report={"lrs": lrs}, loops=AttributeDict(step=1))
+    copied = snapshot(state)
+    state["w"].add_(1)
+    lrs.append(Pair(1, 0.2))
+    assert copied["w"].tolist() == [0.0, 0.0] and copied["report"]["lrs"] == [Pair(0, 0.1)]
+    assert type(copied) is OrderedDict and type(copied["loops"]) is AttributeDict and copied["loops"].step == 1
+    assert type(copied["report"]["lrs"][0]) is Pair

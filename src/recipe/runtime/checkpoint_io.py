@@ -15,6 +15,7 @@ stays synchronous, so it has landed before the process may be killed, and nothin
 
 from __future__ import annotations
 
+import copy
 import errno
 import os
 import secrets
@@ -28,7 +29,6 @@ import lightning as L
 import torch
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.plugins.io import TorchCheckpointIO
-from lightning_utilities.core.apply_func import apply_to_collection
 
 from recipe.errors import CheckpointWriteError, config_error
 
@@ -128,7 +128,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             self.wait()
             super().save_checkpoint(checkpoint, path, storage_options)
         elif self._background:
-            self._queue(atomic_save, apply_to_collection(checkpoint, torch.Tensor, _snapshot), path)
+            self._queue(atomic_save, snapshot(checkpoint), path)
         else:
             self.wait()
             atomic_save(checkpoint, path)
@@ -172,8 +172,24 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise
 
 
-def _snapshot(tensor: torch.Tensor) -> torch.Tensor:
-    return tensor.detach().to("cpu", copy=True)
+def snapshot(state: Any) -> Any:
+    """A copy of ``state`` that later training steps cannot change: every tensor copied to CPU memory, every dict,
+    list and tuple rebuilt (a callback's list that training appends to, too); anything else (numbers, strings) kept.
+    Lightning's ``apply_to_collection`` does the same for any collection, at several times the cost: a save's copy
+    is made on the training thread."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().to("cpu", copy=True)
+    if isinstance(state, dict):
+        copied = copy.copy(state)  # its own type (OrderedDict, AttributeDict), rebuilt
+        for key, value in state.items():
+            copied[key] = snapshot(value)
+        return copied
+    if isinstance(state, list):
+        return [snapshot(value) for value in state]
+    if isinstance(state, tuple):
+        values = [snapshot(value) for value in state]
+        return type(state)(*values) if hasattr(state, "_fields") else type(state)(values)  # a namedtuple's fields
+    return state
 
 
 def checkpoint_io(trainer: L.Trainer) -> AtomicCheckpointIO | None:
