@@ -326,3 +326,33 @@ def test_ray_is_named_in_one_line_when_the_extra_is_missing(tmp_path: Path) -> N
         with pytest.raises(ConfigError, match=r"^hydra/sweeper='ray_tune': needs the 'ray' extra \(ray\): pip"):
             check_extras(cfg)
     assert ROOT.is_dir()
+
+
+def test_a_search_killed_with_sigkill_resumes_to_exactly_n_trials_without_running_a_finished_one_again(
+    tmp_path: Path,
+) -> None:
+    import signal
+    import time
+
+    sweep_dir = tmp_path / "sweep"
+    search = [*SEARCH, "hydra.sweeper.n_trials=3", "hydra.sweeper.max_concurrent_trials=1", "trainer.max_epochs=2"]
+    cmd = [sys.executable, "src/train.py", "-m", *search, f"hydra.sweep.dir={sweep_dir}"]
+    first = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    job = sweep_dir / "trial_0" / "job.json"
+    deadline = time.monotonic() + 240
+    while not job.is_file() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert job.is_file() and not (sweep_dir / "trials.csv").exists()
+    finished_at = job.stat().st_mtime
+
+    rc, out = sweep(
+        sweep_dir, "hydra.sweeper.n_trials=3", "hydra.sweeper.max_concurrent_trials=1", "trainer.max_epochs=2"
+    )
+    assert rc == 0, out[-3000:]
+    assert "Resuming the search in" in out
+    rows = trials(sweep_dir)
+    assert [r["number"] for r in rows] == ["0", "1", "2"] and {r["state"] for r in rows} == {"COMPLETE"}
+    assert job.stat().st_mtime == finished_at  # trial 0 was not run again
+    assert ray_processes() == [] and not (sweep_dir / ".ray_session").exists()

@@ -3,22 +3,24 @@ optimizer. Idle outside a Ray Tune search, so a search yaml's config also trains
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Checkpoint
 
 from recipe.errors import config_error
 from recipe.sweeps.ray.replay import follow_schedules
 from recipe.sweeps.ray.trial import OUTPUT_DIR_KEY, current_tune_trial
 
 CHECKPOINT_FILE = "tune.ckpt"  # the Lightning checkpoint inside each Tune checkpoint folder
+SAVED_BY_FILE = "saved_by.json"  # beside it: the trial and its run folder (where a resumed search finds its job.json)
 OPTIMIZER_PREFIX = "optimizer."
 
 
-class TuneReport(Callback):
+class TuneReport(Checkpoint):
     """At the end of each training epoch (after its validation), report ``optimized_metric`` to the Tune trial with a
     checkpoint of the whole training state (what ASHA compares, PBT copies, and a retried or resumed trial restarts
     from). Saved where Lightning's ``ModelCheckpoint`` saves ``last.ckpt`` when validation runs once an epoch, so
@@ -30,6 +32,9 @@ class TuneReport(Callback):
     the LR of the new base at the schedule's current step (``initial_lr`` and the schedulers' ``base_lrs`` follow;
     a ``LambdaLR`` computes it, other schedules are scaled by new base / old base). Lightning restores the
     optimizers after ``on_fit_start`` and before ``on_train_start``.
+
+    A ``Checkpoint`` for Lightning, so that it runs after the ``ModelCheckpoint``s at the end of an epoch and the
+    state it saves holds their files of this epoch.
 
     Hand-written rather than Ray's ``RayTrainReportCallback``: that one belongs to Ray Train's worker group, not a
     Tune function trainable, and knows nothing of PBT's mutations.
@@ -73,6 +78,8 @@ class TuneReport(Callback):
             raise config_error("optimized_metric", trial.metric, f"not logged; logged: {sorted(metrics)}")
         with tempfile.TemporaryDirectory(prefix="tune-") as folder:
             trainer.save_checkpoint(Path(folder) / CHECKPOINT_FILE)
+            saved_by = {"trial": tune.get_context().get_trial_name(), "run_folder": str(trainer.default_root_dir)}
+            (Path(folder) / SAVED_BY_FILE).write_text(json.dumps(saved_by))
             result = {trial.metric: float(metrics[trial.metric]), OUTPUT_DIR_KEY: str(trainer.default_root_dir)}
             tune.report(result, checkpoint=tune.Checkpoint.from_directory(folder))
 

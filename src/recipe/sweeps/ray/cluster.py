@@ -3,12 +3,15 @@ in a temp folder removed with it), or an existing one at ``address``, asked firs
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import ray
 
@@ -36,10 +39,25 @@ def check_address(address: str) -> None:
         raise config_error("hydra.sweeper.address", address, why) from None
 
 
+def _end_orphans(record: Path) -> None:
+    """End what a search killed with SIGKILL left of its local Ray (its agents and trial workers, which outlive the
+    GCS and raylet that die with the driver), named by the session folder ``record`` holds; remove that folder."""
+    if not record.is_file():
+        return
+    temp = record.read_text().strip()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if temp and temp in cmdline.read_bytes().decode(errors="replace"):
+                os.kill(int(cmdline.parent.name), signal.SIGKILL)
+    shutil.rmtree(temp, ignore_errors=True)
+    record.unlink()
+
+
 @contextmanager
-def ray_cluster(address: str | None, num_cpus: int | None) -> Iterator[dict[str, float]]:
+def ray_cluster(address: str | None, num_cpus: int | None, record: Path) -> Iterator[dict[str, float]]:
     """Join the cluster at ``address``, or start a local Ray of ``num_cpus`` CPUs (``None``: all); yield its
-    resources; disconnect (and stop a local Ray's processes, removing its session files) at the end."""
+    resources; disconnect (and stop a local Ray's processes, removing its session files) at the end. A local Ray's
+    session folder is named in ``record`` while it runs: the next start of the search ends what a killed one left."""
     os.environ.update(WORKER_ENV)  # read by Tune in the driver and, for a local Ray, by its workers
     runtime_env = {"env_vars": dict(WORKER_ENV)}
     temp = None
@@ -51,7 +69,10 @@ def ray_cluster(address: str | None, num_cpus: int | None) -> Iterator[dict[str,
             raise config_error("hydra.sweeper.address", address, f"a Ray cluster ({err})") from None
     else:
         # a short path: Ray's sockets live in it, and Unix socket paths are short
+        _end_orphans(record)
         temp = tempfile.mkdtemp(prefix="ray-")
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(temp)
         ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp, runtime_env=runtime_env)
     try:
         yield dict(ray.cluster_resources())
@@ -59,6 +80,7 @@ def ray_cluster(address: str | None, num_cpus: int | None) -> Iterator[dict[str,
         ray.shutdown()
         if temp is not None:
             shutil.rmtree(temp, ignore_errors=True)
+            record.unlink(missing_ok=True)
 
 
 def check_resources(resources: dict[str, float], cpu: float, gpu: float) -> None:

@@ -4,6 +4,7 @@ trial as a Hydra job, and write the Optuna sweeper's report from Tune's results.
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from ray import tune
 
+from recipe.errors import ConfigError
 from recipe.sweeps.ray.cluster import check_resources, ray_cluster
 from recipe.sweeps.ray.history import member_history, replay_command, write_history
 from recipe.sweeps.ray.results import study_of
@@ -26,6 +28,7 @@ from recipe.sweeps.space import SearchSpace
 
 log = logging.getLogger(__name__)
 EXPERIMENT = "tune"  # Tune's own folder inside the sweep folder: its state, results and checkpoints
+RAY_SESSION = ".ray_session"  # names the local Ray's session folder while the search runs
 
 
 @dataclass
@@ -85,9 +88,14 @@ def run_search(
         threads=max(1, int(cpu)), mutated=mutated_keys(search.scheduler, options, space),
     )  # fmt: skip
     trainable = tune.with_resources(tune.with_parameters(run_trial, job=job), {"cpu": cpu, "gpu": gpu})
-    with ray_cluster(search.address, search.num_cpus) as resources:
-        check_resources(resources, cpu, gpu)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
+    new_folder = not sweep_dir.exists()
+    with ray_cluster(search.address, search.num_cpus, sweep_dir / RAY_SESSION) as resources:
+        try:
+            check_resources(resources, cpu, gpu)
+        except ConfigError:
+            if new_folder:  # a search refused before any trial leaves no folder
+                shutil.rmtree(sweep_dir, ignore_errors=True)
+            raise
         OmegaConf.save(config, sweep_dir / "multirun.yaml")
         name = TrialName(first=0 if searcher is None else 1)
         tuner_path = sweep_dir / EXPERIMENT

@@ -75,9 +75,28 @@ def run_trial(config: dict[str, Any], job: HydraJob) -> None:
     )
     values = trial_values(config)
     number = trial_number(tune.get_context().get_trial_name())
+    if finished(tune.get_checkpoint(), tune.get_context().get_trial_name()):  # ended before a killed search knew
+        return
     with restored(tune.get_checkpoint(), values) as restore, tune_trial(TuneTrial(job.metric, job.mutated)):
         [ret] = launcher.launch([[*job.overrides(values), *restore]], initial_job_idx=number)
     ret.return_value  # noqa: B018  re-raises the job's error: Tune records the trial as failed (and retries it)
+
+
+def finished(checkpoint: Any, trial: str) -> bool:
+    """Whether ``checkpoint`` is ``trial``'s own (not a PBT donor's) and its run has ended since (its ``job.json``
+    says completed): a search killed between the two restarts it from there."""
+    if checkpoint is None:
+        return False
+    import json
+
+    from recipe.sweeps.ray.callback import SAVED_BY_FILE
+    from recipe.sweeps.runs import JOB_FILE
+
+    with checkpoint.as_directory() as folder:
+        saved_by = json.loads((Path(folder) / SAVED_BY_FILE).read_text())
+    job = Path(saved_by["run_folder"]) / JOB_FILE
+    own = saved_by["trial"] == trial
+    return own and job.is_file() and json.loads(job.read_text()).get("status") == "completed"
 
 
 @contextmanager
