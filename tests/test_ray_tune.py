@@ -356,3 +356,37 @@ def test_a_search_killed_with_sigkill_resumes_to_exactly_n_trials_without_runnin
     assert [r["number"] for r in rows] == ["0", "1", "2"] and {r["state"] for r in rows} == {"COMPLETE"}
     assert job.stat().st_mtime == finished_at  # trial 0 was not run again
     assert ray_processes() == [] and not (sweep_dir / ".ray_session").exists()
+
+
+class DieOnce(L.Callback):
+    """Kills its own process (SIGKILL, as a lost machine would) at the start of epoch ``epoch``, the first time only."""
+
+    def __init__(self, marker: str, epoch: int) -> None:
+        self.marker, self.epoch = Path(marker), epoch
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        import os
+        import signal
+
+        if trainer.current_epoch == self.epoch and not self.marker.exists():
+            self.marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_trial_whose_process_dies_is_retried_from_its_last_checkpoint(tmp_path: Path) -> None:
+    import os
+
+    sweep_dir, marker = tmp_path / "sweep", tmp_path / "died"
+    cmd = [
+        sys.executable, "src/train.py", "-m", *SEARCH, "hydra.sweeper.n_trials=1", "hydra.sweeper.max_failures=1",
+        "trainer.max_epochs=3", "+callbacks.die._target_=test_ray_tune.DieOnce", f"+callbacks.die.marker={marker}",
+        "+callbacks.die.epoch=2", f"hydra.sweep.dir={sweep_dir}",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}  # the trial's worker imports DieOnce
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert marker.exists()  # it did die once
+    [row] = trials(sweep_dir)
+    assert row["state"] == "COMPLETE" and row["epochs"] == "3"
+    log = (sweep_dir / "trial_0" / "train.log").read_text()
+    assert "Resuming the run in" in log and "Restored all states" in done.stdout + done.stderr + log
