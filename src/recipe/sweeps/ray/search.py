@@ -96,6 +96,7 @@ def run_search(
             if new_folder:  # a search refused before any trial leaves no folder
                 shutil.rmtree(sweep_dir, ignore_errors=True)
             raise
+        sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(config, sweep_dir / "multirun.yaml")
         name = TrialName(first=0 if searcher is None else 1)
         tuner_path = sweep_dir / EXPERIMENT
