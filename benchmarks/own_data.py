@@ -1,11 +1,18 @@
-"""Data no one here wrote: scikit-learn's bundled tables written to CSV, trained through ``data=csv`` with the
-defaults (MLP, AdamW, warmup + cosine, 30 epochs, best checkpoint), beside scikit-learn's ``LogisticRegression``
-(classification) and ``RidgeCV`` (regression) fitted on the same training and validation rows, scored on the same
-test rows, over 5 seeds. Prints a markdown table: test accuracy or R², mean ± std over the seeds. Then the digits
-written as a PNG class folder, trained through ``data=image_folder model=cnn`` beside ``data=digits
-data.as_image=true model=cnn`` (the same images from in-memory arrays), 5 seeds each.
+"""Data no one here wrote: scikit-learn's bundled tables written to CSV and trained through ``data=csv`` with no
+other setting (the table defaults), beside scikit-learn's linear model (``LogisticRegression`` / ``RidgeCV``) and
+gradient-boosted trees (``HistGradientBoostingClassifier`` / ``Regressor``) fitted on the same training and
+validation rows and scored on the same test rows, over 5 seeds. Prints a markdown table: test accuracy or R², mean ±
+std (and the standard error of the mean) over the seeds. Then the digits written as a PNG class folder, trained
+through ``data=image_folder model=cnn`` beside ``data=digits data.as_image=true model=cnn``, 5 seeds each.
 
-OMP_NUM_THREADS=1 .venv/bin/python benchmarks/own_data.py [breast_cancer wine diabetes digits_png]
+A method is a function of (a table at one split seed, a folder for its outputs) to a test score: ``METHODS`` lists
+them, one column each; another method (a search) is one more entry.
+
+``candidates`` instead compares the table defaults that were weighed (``CANDIDATES``: the previous default, plain MLPs
+with the table training, TabM) and writes docs/measurements/table_defaults.md.
+
+OMP_NUM_THREADS=1 .venv/bin/python benchmarks/own_data.py [breast_cancer wine digits diabetes digits_png]
+OMP_NUM_THREADS=1 .venv/bin/python benchmarks/own_data.py candidates [breast_cancer wine diabetes]
 """
 
 from __future__ import annotations
@@ -14,6 +21,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +32,7 @@ import pyarrow.csv as pacsv
 from pages import write_page
 from PIL import Image
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_wine
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.linear_model import LogisticRegression, RidgeCV
 
 from recipe.cli.config import PROJECT_ROOT, compose_config
@@ -32,21 +43,90 @@ sys.path.insert(0, str(PROJECT_ROOT / "src"))  # src/train.py
 from train import train
 
 SEEDS = (0, 1, 2, 3, 4)
-DATASETS = {"breast_cancer": load_breast_cancer, "wine": load_wine, "diabetes": load_diabetes}
+DATASETS = {"breast_cancer": load_breast_cancer, "wine": load_wine, "digits": load_digits, "diabetes": load_diabetes}
 QUIET = ["~logger", "~callbacks.lr_monitor", "~callbacks.progress_bar", "~callbacks.model_summary"]
 QUIET += [
     "~callbacks.run_report",
     "trainer.enable_progress_bar=false",
     "+trainer.enable_model_summary=false",
 ]
-REGRESSION = [  # what conf/task/regression.yaml sets
-    "module._target_=recipe.tasks.regression.Regressor",
-    "~module.label_smoothing",
-    "optimized_metric=val/loss_best",
-    "callbacks.model_checkpoint.monitor=val/loss",
-    "callbacks.model_checkpoint.mode=min",
-    "callbacks.model_checkpoint.filename=best",
-]
+
+
+@dataclass
+class Table:
+    """A bundled table written to ``path`` as CSV, and its splits for one seed as ``data=csv`` makes them."""
+
+    name: str
+    path: Path
+    seed: int
+
+    def overrides(self, out: Path) -> list[str]:
+        """What a user types for this table and seed, outputs under ``out``, without the progress bar and logs."""
+        csv = ["data=csv", f"data.path={self.path}", "data.target=target", f"seed={self.seed}", *QUIET]
+        return [*csv, f"paths.output_dir={out}", f"paths.log_dir={out}"]
+
+    @cached_property
+    def splits(self) -> tuple[np.ndarray, ...]:
+        """``x_fit, y_fit, x_test, y_test``: the training and validation rows together, the test rows, as the data
+        module prepares them (standardized numbers; the targets as class indices or standardized values)."""
+        datamodule: TableDataModule = instantiate(compose_config(*self.overrides(Path("unused"))).data)
+        datamodule.setup()
+        (x, y), (xv, yv), (xt, yt) = (datamodule.datasets[s].tensors for s in ("train", "val", "test"))
+        return np.concatenate([x, xv]), np.concatenate([y, yv]), xt.numpy(), yt.numpy()
+
+    @property
+    def regression(self) -> bool:
+        return self.splits[1].dtype.kind == "f"
+
+
+Method = Callable[[Table, Path], float]  # the table at one seed, a folder for outputs -> test accuracy or R²
+
+
+def csv_default(*extra: str) -> Method:
+    """``python src/train.py data=csv data.path=... data.target=...`` (plus ``extra`` overrides): its test score."""
+
+    def run(table: Table, out: Path) -> float:
+        metrics = train(compose_config(*table.overrides(out), *extra))
+        return metrics["test/r2" if table.regression else "test/acc"]
+
+    return run
+
+
+def scikit_learn(regressor: Callable[[], object], classifier: Callable[[], object]) -> Method:
+    """A scikit-learn estimator fitted on the training and validation rows, scored on the test rows."""
+
+    def run(table: Table, out: Path) -> float:
+        x, y, xt, yt = table.splits
+        return (regressor if table.regression else classifier)().fit(x, y).score(xt, yt)
+
+    return run
+
+
+BASELINES: dict[str, Method] = {
+    "linear (LogisticRegression / RidgeCV)": scikit_learn(
+        lambda: RidgeCV(alphas=np.logspace(-3, 3, 13)), lambda: LogisticRegression(max_iter=5000)
+    ),
+    "HistGradientBoosting": scikit_learn(
+        lambda: HistGradientBoostingRegressor(random_state=0), lambda: HistGradientBoostingClassifier(random_state=0)
+    ),
+}
+METHODS: dict[str, Method] = {"`data=csv` default": csv_default(), **BASELINES}  # one column each
+
+# The defaults weighed for data=csv, each as the overrides that turn the chosen default (conf/data/csv.yaml) into it.
+PREVIOUS = "model=mlp trainer.precision=auto trainer.max_epochs=30 data.batch_size=64"
+PREVIOUS += " callbacks.model_checkpoint.monitor=val/acc callbacks.model_checkpoint.mode=max"
+CANDIDATES: dict[str, Method] = {
+    name: csv_default(*overrides.split())
+    for name, overrides in {
+        "previous default: MLP 256x256, bf16, batch 64, 30 epochs, best val acc": PREVIOUS,
+        "MLP 256x256, table training": "model=mlp",
+        "MLP 64x64, dropout 0.3, weight decay 0.1, table training": (
+            "model=mlp model.hidden_sizes=[64,64] model.dropout=0.3 optimizer.weight_decay=0.1"
+        ),
+        "TabM k=16, 2x128, table training (the default)": "",
+        "TabM + periodic embeddings": "model.embeddings=periodic",
+    }.items()
+}
 
 
 def write_csv(name: str, folder: Path) -> Path:
@@ -60,20 +140,34 @@ def write_csv(name: str, folder: Path) -> Path:
     return path
 
 
-def scores(path: Path, seed: int, out: Path) -> tuple[float, float, str]:
-    """(ours, scikit-learn's, metric) on the test rows of ``seed``'s split."""
-    overrides = ["data=csv", f"data.path={path}", "data.target=target", f"seed={seed}", *QUIET]
-    overrides += [f"paths.output_dir={out}", f"paths.log_dir={out}"]
-    cfg = compose_config(*overrides)
-    datamodule: TableDataModule = instantiate(cfg.data)
-    regression = datamodule.task == "regression"
-    metric = "test/r2" if regression else "test/acc"
-    ours = train(compose_config(*overrides, *(REGRESSION if regression else [])))[metric]
-    datamodule.setup()
-    (x, y), (xv, yv), (xt, yt) = (datamodule.datasets[s].tensors for s in ("train", "val", "test"))
-    x, y = np.concatenate([x.numpy(), xv.numpy()]), np.concatenate([y.numpy(), yv.numpy()])
-    baseline = RidgeCV(alphas=np.logspace(-3, 3, 13)) if regression else LogisticRegression(max_iter=5000)
-    return ours, baseline.fit(x, y).score(xt.numpy(), yt.numpy()), metric
+def summary(values: list[float]) -> str:
+    """Mean ± std over the seeds, and the standard error of the mean in parentheses."""
+    std = statistics.stdev(values)
+    return f"{statistics.mean(values):.3f} ± {std:.3f} ({std / len(values) ** 0.5:.3f})"
+
+
+def compare_tables(names: list[str], tmp: Path, methods: dict[str, Method] = METHODS) -> list[str]:
+    """One row per table: each method's test score over ``SEEDS`` (the same splits for all), seconds per run."""
+    lines = [
+        f"| table (rows x features) | metric | {' | '.join(methods)} | s per run |",
+        f"|---|---|{'---|' * len(methods)}---|",
+    ]
+    print(*lines, sep="\n")
+    for name in names:
+        path = write_csv(name, tmp)
+        tables = [Table(name, path, seed) for seed in SEEDS]
+        scores, seconds = {}, {}
+        for method, run in methods.items():
+            start = time.perf_counter()
+            scores[method] = [run(table, tmp / f"{name}_{table.seed}") for table in tables]
+            seconds[method] = (time.perf_counter() - start) / len(SEEDS)
+        shape = DATASETS[name]().data.shape
+        metric = "test/r2" if tables[0].regression else "test/acc"
+        cells = " | ".join(summary(v) for v in scores.values())
+        times = " / ".join(f"{s:.1f}" for s in seconds.values())
+        lines.append(f"| {name} ({shape[0]} x {shape[1]}) | {metric} | {cells} | {times} |")
+        print(lines[-1], flush=True)
+    return lines
 
 
 def write_digits(folder: Path) -> Path:
@@ -112,36 +206,33 @@ def digits_png(out: Path) -> list[str]:
 
 def main(names: list[str]) -> None:
     tables, lines = [n for n in names if n in DATASETS], []
+    if "candidates" in names:
+        with tempfile.TemporaryDirectory() as tmp:
+            weighed = tables or ["breast_cancer", "wine", "diabetes"]
+            lines = [CANDIDATES_NOTE, "", *compare_tables(weighed, Path(tmp), {**CANDIDATES, **BASELINES})]
+        write_page("table_defaults", "Table defaults weighed", "\n".join(lines))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         if tables:
-            lines += compare_tables(tables, Path(tmp))
+            lines += [TABLES_NOTE, "", *compare_tables(tables, Path(tmp))]
         if "digits_png" in names:
             lines += ["", *digits_png(Path(tmp))] if lines else digits_png(Path(tmp))
     write_page("own_data", "On data no one here wrote", "\n".join(lines))
 
 
-def compare_tables(names: list[str], tmp: Path) -> list[str]:
-    lines = [
-        "| table (rows x features) | metric | `data=csv`, MLP (5 seeds) | scikit-learn (same splits) | s per run |"
-    ]
-    lines.append("|---|---|---|---|---|")
-    print(*lines, sep="\n")
-    for name in names:
-        path = write_csv(name, tmp)
-        start = time.perf_counter()
-        results = [scores(path, seed, tmp / f"{name}_{seed}") for seed in SEEDS]
-        seconds = (time.perf_counter() - start) / len(SEEDS)
-        ours, theirs, metric = zip(*results, strict=True)
-        data = DATASETS[name]()
-        baseline = "RidgeCV" if metric[0] == "test/r2" else "LogisticRegression"
-        fmt = lambda v: f"{statistics.mean(v):.3f} ± {statistics.stdev(v):.3f}"  # noqa: E731
-        lines.append(
-            f"| {name} ({data.data.shape[0]} x {data.data.shape[1]}) | {metric[0]} | {fmt(ours)} "
-            f"| {fmt(theirs)} ({baseline}) | {seconds:.0f} |"
-        )
-        print(lines[-1], flush=True)
-    return lines
+TABLES_NOTE = (
+    "Test accuracy (classification) or R² (diabetes), mean ± std over 5 seeds (standard error of the mean in "
+    "parentheses); every method sees the same split per seed: scikit-learn's fit on the training and validation "
+    "rows together. `data=csv` default: `python src/train.py data=csv data.path=... data.target=target` and nothing "
+    "else. Seconds per run: one per method, in the order of the columns."
+)
 
+CANDIDATES_NOTE = (
+    "The defaults weighed for `data=csv`, on the same splits (5 seeds; mean ± std, standard error in parentheses). "
+    "Table training: 32-bit floats, batch 32, up to 100 epochs with early stopping on the val loss (patience 10), "
+    "the checkpoint of the lowest val loss; AdamW at 1e-3, weight decay 0.01, warmup + cosine. Seconds per run: one "
+    "per column, in their order."
+)
 
 if __name__ == "__main__":
     main(sys.argv[1:] or [*DATASETS, "digits_png"])

@@ -156,7 +156,14 @@ def test_classification_trains_and_predicts_class_names(tmp_path, make_cfg):
 def test_regression_trains_and_predicts_in_target_units(tmp_path, make_cfg):
     path = tmp_path / "t.parquet"
     write_table(path, n=400)
-    overrides = ["data=csv", f"data.path={path}", "data.target=value", "data.features=[x]", "model.hidden_sizes=[32]"]
+    overrides = [
+        "data=csv",
+        f"data.path={path}",
+        "data.target=value",
+        "data.features=[x]",
+        "model=mlp",
+        "model.hidden_sizes=[32]",
+    ]
     cfg = make_cfg(
         *overrides, *REGRESSION, *NO_LOGGER, "trainer.max_epochs=10", "trainer.limit_train_batches=1.0",
         "trainer.limit_val_batches=1.0", "trainer.limit_test_batches=1.0", "optimizer.lr=1e-2",

@@ -2,6 +2,7 @@
 
 from recipe.models.cnn import CNN
 from recipe.models.mlp import MLP
+from recipe.models.tabular import TabM
 from recipe.models.transformer import Transformer
 
-__all__ = ["CNN", "MLP", "Transformer"]
+__all__ = ["CNN", "MLP", "TabM", "Transformer"]
