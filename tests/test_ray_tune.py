@@ -155,7 +155,7 @@ def settings(**changed: object) -> dict[str, object]:
     ],
 )
 def test_each_bad_setting_names_its_key(changed: dict, key: str) -> None:
-    from recipe.sweeps.ray.settings import check_settings
+    from hydra_plugins.recipe_ray_tune_sweeper.sweeper import check_settings
 
     with pytest.raises(ConfigError, match=f"^{key}="):
         check_settings(**settings(**changed))
@@ -390,3 +390,18 @@ def test_a_trial_whose_process_dies_is_retried_from_its_last_checkpoint(tmp_path
     assert row["state"] == "COMPLETE" and row["epochs"] == "3"
     log = (sweep_dir / "trial_0" / "train.log").read_text()
     assert "Resuming the run in" in log and "Restored all states" in done.stdout + done.stderr + log
+
+
+def test_hydras_plugin_scan_finds_the_ray_sweeper_without_importing_ray_torch_or_optuna() -> None:
+    scan = (
+        "import json, sys\n"
+        "from hydra.core.plugins import Plugins\n"
+        "from hydra.plugins.sweeper import Sweeper\n"
+        "found = [p.__module__ + '.' + p.__name__ for p in Plugins.instance().discover(Sweeper)]\n"
+        "heavy = [m for m in ('ray', 'torch', 'lightning', 'optuna') if m in sys.modules]\n"
+        "print(json.dumps({'found': found, 'heavy': heavy}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", scan], capture_output=True, text=True, check=True).stdout
+    result = json.loads(out.splitlines()[-1])
+    assert result["heavy"] == []
+    assert "hydra_plugins.recipe_ray_tune_sweeper.sweeper.RayTuneSweeper" in result["found"]

@@ -16,7 +16,6 @@ from ray import tune
 from recipe.errors import config_error
 from recipe.sweeps.space import SearchSpace
 
-SEARCH_ALGS = ("optuna", "random", "grid")
 GRID_KEY = "grid_point"  # a grid's Tune config holds one whole point under this key
 
 
