@@ -405,3 +405,41 @@ def test_hydras_plugin_scan_finds_the_ray_sweeper_without_importing_ray_torch_or
     result = json.loads(out.splitlines()[-1])
     assert result["heavy"] == []
     assert "hydra_plugins.recipe_ray_tune_sweeper.sweeper.RayTuneSweeper" in result["found"]
+
+
+CONDITIONAL = {
+    "optimizer": "choice(adamw, sgd)",
+    "optimizer.lr": {"optimizer=adamw": "range(1, 3)", "optimizer=sgd": "choice(10, 20)"},
+    "optimizer.momentum": {"optimizer=sgd": "choice(0.8, 0.9)"},
+}
+
+
+def test_a_grid_combines_a_conditional_range_only_under_its_choice() -> None:
+    from recipe.sweeps.ray.space import grid_points
+
+    points = grid_points(SearchSpace.parse(CONDITIONAL))
+    adamw = [p for p in points if p["optimizer"] == "adamw"]
+    sgd = [p for p in points if p["optimizer"] == "sgd"]
+    assert sorted(p["optimizer.lr"] for p in adamw) == [1, 2] and all("optimizer.momentum" not in p for p in adamw)
+    assert len(sgd) == 4 and {(p["optimizer.lr"], p["optimizer.momentum"]) for p in sgd} == {
+        (10, 0.8), (10, 0.9), (20, 0.8), (20, 0.9)
+    }  # fmt: skip
+
+
+def test_random_search_draws_a_conditional_value_from_its_choices_range_or_none() -> None:
+    from types import SimpleNamespace
+
+    from recipe.sweeps.ray.space import trial_values, tune_search
+
+    _, param_space = tune_search("random", SearchSpace.parse(CONDITIONAL), None, "val/acc", "max")
+    lr, momentum = param_space["optimizer.lr"].func, param_space["optimizer.momentum"].func
+    for _ in range(20):
+        assert lr(SimpleNamespace(config={"optimizer": "adamw"})) in (1, 2)
+        assert lr(SimpleNamespace(config={"optimizer": "sgd"})) in (10, 20)
+        assert momentum(SimpleNamespace(config={"optimizer": "adamw"})) is None
+    config = {"optimizer": "adamw", "optimizer.lr": 2, "optimizer.momentum": None}
+    assert trial_values(config) == {"optimizer": "adamw", "optimizer.lr": 2}
+    assert trial_values({"optimizer.lr|optimizer=sgd": 10, "optimizer": "sgd"}) == {
+        "optimizer.lr": 10,
+        "optimizer": "sgd",
+    }
