@@ -21,6 +21,7 @@ from recipe.runtime.checkpoint_io import wait_for_checkpoints
 from recipe.runtime.private_api import logger_writes_this_step
 
 VAL_LOSS = "val/loss"
+MAX_KEPT = 1000  # training losses kept unread at most (with the logger off, the guard still reads them this often)
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
@@ -77,7 +78,7 @@ class DivergenceGuard(Callback):
         self._losses.append(loss.detach())
         self._steps.append((trainer.global_step, trainer.current_epoch))
         due = logger_writes_this_step(trainer) if self.every is None else trainer.global_step % self.every == 0
-        if due:
+        if due or len(self._losses) >= MAX_KEPT:
             self._check_training_losses(trainer, pl_module)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

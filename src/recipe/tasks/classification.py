@@ -61,7 +61,7 @@ class Classifier(TaskModule):
         logits = self.net(x)
         loss = self.criterion(logits, y)
         metrics = getattr(self, f"{stage}_metrics")
-        metrics["loss"].update(loss.detach(), weight=len(y))
+        metrics["loss"].update(loss.detach().expand(len(y)))  # per sample; weight=len(y) is copied to the GPU
         metrics["acc"].update(logits.detach(), y)
         if "auroc" in metrics:
             metrics["auroc"].update(logits.detach().softmax(-1)[:, 1], y)

@@ -76,7 +76,7 @@ class Regressor(TaskModule):
         pred = self.net(x).reshape(len(x))
         loss = self.criterion(pred, y.to(pred.dtype))
         metrics = getattr(self, f"{stage}_metrics")
-        metrics["loss"].update(loss.detach(), weight=len(y))
+        metrics["loss"].update(loss.detach().expand(len(y)))  # per sample; weight=len(y) is copied to the GPU
         pred_units, y_units = (t.detach().float() * self.target_std + self.target_mean for t in (pred, y))
         for name in STAGE_METRICS[stage]:
             metrics[name].update(pred_units, y_units)
