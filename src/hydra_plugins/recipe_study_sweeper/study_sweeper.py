@@ -71,7 +71,7 @@ class StudySweeper(OptunaSweeper):
         self.params = dict(self.nuisance)
         studies = []
         for arm in arms:
-            log.info(f"Arm {arm.label}: {self.n_trials} trials of {', '.join(self.nuisance)}")
+            log.info(f"Arm {arm.label}: {self.n_trials} trials of {', '.join(nuisance)}")
             self.study_name = f"{name}/{arm.label}"
             self.launcher = _ArmLauncher(launcher, [f"hydra.sweep.dir={quoted(str(root / arm.folder))}"])
             with _sweep_dir(self.config, root / arm.folder):

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from recipe.sweeps.compare import _band
+from recipe.sweeps.compare import _band, _mean_std
 from recipe.sweeps.report import OVERRIDES_ATTR, command, markdown_table
 from recipe.sweeps.runs import Job, read_job
 from recipe.sweeps.stats import Summary, significance
@@ -99,7 +99,7 @@ def _rows(results: Sequence[ArmResult], best: ArmResult) -> list[dict[str, str]]
             {
                 "arm": r.arm.label,
                 "best trial (search)": f"{trial.value:.4f} (trial {trial.number})",
-                "best config over seeds": f"{r.summary.mean:.4f} ± {r.summary.std:.4f}" if r.values else "",
+                "best config over seeds": _mean_std(r.summary),
                 "n": str(len(r.values)),
                 "vs the best arm (Welch)": "best" if r is best else welch.split(": ", 1)[-1],
                 "time (s)": f"{r.time_s:.0f}",
