@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from argparse import Namespace
 from typing import Any
 
@@ -12,6 +14,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.tensorboard.summary import hparams
 
 Layout = dict[str, dict[str, list[str]]]
+FLUSH_SECONDS = 10.0  # the event file is flushed at most this often while training, and at the end
 
 
 class TensorBoardLogger(LightningTensorBoardLogger):
@@ -31,6 +34,19 @@ class TensorBoardLogger(LightningTensorBoardLogger):
     def __init__(self, layout: Layout | None = None, **kwargs: Any) -> None:
         super().__init__(default_hp_metric=False, **kwargs)  # the HPARAMS tab gets the real final metrics
         self.layout = layout or {}
+        self._flushed_at = -math.inf
+
+    def save(self) -> None:
+        """Lightning's (flush the event file, write hparams.yaml once), at most every ``FLUSH_SECONDS``: Lightning
+        calls it after every ``log_metrics``, and each flush makes the training thread wait for the writer thread's
+        write. ``finalize`` flushes at the end of the run, however it ends."""
+        if time.monotonic() - self._flushed_at >= FLUSH_SECONDS:
+            super().save()
+            self._flushed_at = time.monotonic()
+
+    def finalize(self, status: str) -> None:
+        self._flushed_at = -math.inf  # the last save is never skipped
+        super().finalize(status)
 
     @property
     @rank_zero_experiment
