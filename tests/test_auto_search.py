@@ -28,7 +28,7 @@ from recipe.sweeps.auto import (
     trained_epochs,
 )
 
-AUTO = ["-m", "hparams_search=auto", "~logger", "~callbacks.lr_monitor", "trainer.max_epochs=4"]
+AUTO = ["hydra.mode=MULTIRUN", "hparams_search=auto", "~logger", "~callbacks.lr_monitor", "trainer.max_epochs=4"]
 TINY_SEARCH = ["hydra.sweeper.n_trials=2", "hydra.sweeper.auto.folds=2", "hydra.sweeper.sampler.n_startup_trials=1"]
 TINY_SEARCH += ["hydra/sweeper/pruner=none"]  # every trial runs its folds
 
