@@ -224,14 +224,14 @@ TABLES_NOTE = (
     "Test accuracy (classification) or R² (diabetes), mean ± std over 5 seeds (standard error of the mean in "
     "parentheses); every method sees the same split per seed: scikit-learn's fit on the training and validation "
     "rows together. `data=csv` default: `python src/train.py data=csv data.path=... data.target=target` and nothing "
-    "else. Seconds per run: one per method, in the order of the columns."
+    "else. Seconds per run: one per method, in the order of the columns, on cores shared with other jobs."
 )
 
 CANDIDATES_NOTE = (
     "The defaults weighed for `data=csv`, on the same splits (5 seeds; mean ± std, standard error in parentheses). "
     "Table training: 32-bit floats, batch 32, up to 100 epochs with early stopping on the val loss (patience 10), "
     "the checkpoint of the lowest val loss; AdamW at 1e-3, weight decay 0.01, warmup + cosine. Seconds per run: one "
-    "per column, in their order."
+    "per column, in their order, on cores shared with other jobs."
 )
 
 if __name__ == "__main__":
