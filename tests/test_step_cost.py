@@ -8,12 +8,14 @@ from collections import Counter
 import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from torch.utils.tensorboard import SummaryWriter
 
 from recipe.callbacks import LastCheckpoint
 from recipe.errors import ConfigError
 from recipe.runtime import step_hooks, trainer
 from recipe.runtime.checkpoint_io import AtomicCheckpointIO
 from recipe.runtime.step_hooks import count_hook_calls
+from recipe.tracking import tensorboard_logger
 from train import train
 
 SHORT = ["trainer.max_epochs=2", "trainer.limit_train_batches=6", "trainer.limit_val_batches=2", "test=false"]
@@ -95,3 +97,15 @@ def test_every_seconds_is_checked():
 def test_step_hooks_lists_every_per_batch_hook_of_lightnings_callback():
     per_batch = {name for name in dir(ModelCheckpoint) if "batch" in name or name in step_hooks.TRAIN_STEP_HOOKS}
     assert {name for name in per_batch if name.startswith("on_")} == set(step_hooks.STEP_HOOKS)
+
+
+def test_the_event_file_is_not_flushed_at_every_logged_step(make_cfg, monkeypatch):
+    def flushes_in_a_run(every_seconds: float) -> int:
+        flushes = []
+        monkeypatch.setattr(tensorboard_logger, "FLUSH_SECONDS", every_seconds)
+        monkeypatch.setattr(SummaryWriter, "flush", lambda self: flushes.append(1) or real(self))
+        train(make_cfg(*SHORT, "trainer.log_every_n_steps=2"))  # 6 logged steps and 4 epoch ends
+        return len(flushes)
+
+    real = SummaryWriter.flush
+    assert flushes_in_a_run(0.0) - flushes_in_a_run(10.0) >= 6  # 0: at every save Lightning asks for
