@@ -46,7 +46,10 @@ def run(cmd: list[str], log: Path) -> float:
 def search(folder: Path, *overrides: str) -> tuple[float, float]:
     """One ``-m`` search into ``folder``; its wall seconds and the best ``val/acc_best`` of its trials."""
     cmd = [sys.executable, "src/train.py", "-m", *QUIET, *overrides, f"hydra.sweep.dir={folder}"]
-    wall = run(cmd, folder.with_suffix(".log"))
+    timing = folder.with_suffix(".wall")
+    if not timing.is_file():  # a search finished by an earlier call with the same --work is not run again
+        timing.write_text(str(run(cmd, folder.with_suffix(".log"))))
+    wall = float(timing.read_text())
     with open(folder / "trials.csv") as f:
         values = [float(row[METRIC]) for row in csv.DictReader(f) if row.get(METRIC)]
     return wall, max(values)
@@ -56,7 +59,7 @@ def replay(folder: Path) -> float:
     """Run the replay command of ``folder``'s ``pbt_history.md``; the plain run's ``val/acc_best``."""
     command = re.search(r"```bash\n(.*)\n```", (folder / "pbt_history.md").read_text()).group(1)
     run_dir = folder / "replay"
-    cmd = [sys.executable, *shlex.split(command)[1:], *QUIET, f"hydra.run.dir={run_dir}"]
+    cmd = [sys.executable, *shlex.split(command)[1:], f"hydra.run.dir={run_dir}"]  # QUIET: in the search's keys
     run(cmd, folder.with_name(folder.name + "_replay.log"))
     return _best(run_dir)
 
@@ -77,9 +80,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--cpus", type=int, default=2)
+    parser.add_argument("--work", type=Path, help="searches' folder; one that holds finished searches reuses them")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="ray-tune-bench-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="ray-tune-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
     common = [f"trainer.max_epochs={args.epochs}", *args.overrides]
     ray = ["hydra/sweeper=ray_tune", f"hydra.sweeper.num_cpus={args.cpus}"]
 

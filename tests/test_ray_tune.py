@@ -30,6 +30,24 @@ SEARCH = [
     "trainer.num_sanity_val_steps=0",
     "hydra.sweeper.num_cpus=2",
 ]
+ASHA = [
+    "hydra.sweeper.scheduler=asha",
+    "hydra.sweeper.asha.grace_period=1",
+    "hydra.sweeper.asha.reduction_factor=2",
+    "hydra.sweeper.n_trials=3",
+    "hydra.sweeper.resources_per_trial.cpu=0.5",
+    "trainer.max_epochs=2",
+]
+PBT = [
+    "hydra.sweeper.scheduler=pbt",
+    "hydra.sweeper.search_alg=random",
+    "hydra.sweeper.pbt.perturbation_interval=1",
+    "hydra.sweeper.pbt.quantile_fraction=0.5",
+    "+hydra.sweeper.pbt.synch=true",  # members wait for each other at each interval: the worse one exploits
+    "hydra.sweeper.n_trials=2",
+    "hydra.sweeper.resources_per_trial.cpu=0.5",
+    "trainer.max_epochs=3",
+]
 REPORT_CALLBACK = "++callbacks.tune_report._target_=recipe.sweeps.ray.callback.TuneReport"
 
 
@@ -68,15 +86,7 @@ def trials(sweep_dir: Path) -> list[dict[str, str]]:
 def asha_search(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str, set[Path]]:
     before = ray_temp_folders()
     sweep_dir = tmp_path_factory.mktemp("asha") / "sweep"
-    rc, out = sweep(
-        sweep_dir,
-        "hydra.sweeper.scheduler=asha",
-        "hydra.sweeper.asha.grace_period=1",
-        "hydra.sweeper.asha.reduction_factor=2",
-        "hydra.sweeper.n_trials=3",
-        "hydra.sweeper.resources_per_trial.cpu=0.5",
-        "trainer.max_epochs=2",
-    )
+    rc, out = sweep(sweep_dir, *ASHA)
     return sweep_dir, rc, out, ray_temp_folders() - before
 
 
@@ -182,6 +192,8 @@ def test_a_perturbed_value_stays_within_its_range() -> None:
         "optimizer.momentum": 0.99,
         "optimizer.lr": 0.01,
     }
+    pb2 = build_scheduler("pb2", {"perturbation_interval": 1, "mutations": ["optimizer.lr"]}, space)
+    assert pb2._hyperparam_bounds == {"optimizer.lr": [0.01, 0.5]}  # PB2 chooses within the range itself
 
 
 def test_a_trial_asking_for_more_than_the_cluster_has_is_refused() -> None:
@@ -263,17 +275,7 @@ def test_an_exploited_member_trains_from_the_donor_state_with_its_new_values_fro
 @pytest.fixture(scope="module")
 def pbt_search(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str]:
     sweep_dir = tmp_path_factory.mktemp("pbt") / "sweep"
-    rc, out = sweep(
-        sweep_dir,
-        "hydra.sweeper.scheduler=pbt",
-        "hydra.sweeper.search_alg=random",
-        "hydra.sweeper.pbt.perturbation_interval=1",
-        "hydra.sweeper.pbt.quantile_fraction=0.5",
-        "+hydra.sweeper.pbt.synch=true",  # members wait for each other at each interval: the worse one exploits
-        "hydra.sweeper.n_trials=2",
-        "hydra.sweeper.resources_per_trial.cpu=0.5",
-        "trainer.max_epochs=3",
-    )
+    rc, out = sweep(sweep_dir, *PBT)
     return sweep_dir, rc, out
 
 

@@ -62,8 +62,10 @@ def build_scheduler(name: str, options: Mapping[str, Any], space: SearchSpace) -
         return schedulers.PopulationBasedTraining(
             time_attr=TIME_ATTR, hyperparam_mutations=mutation, custom_explore_fn=clip, **options
         )
+    from ray.tune.schedulers.pb2 import PB2
+
     bounds = {key: [dist.low, dist.high] for key, dist in mutated.items()}
-    return schedulers.pb2.PB2(time_attr=TIME_ATTR, hyperparam_bounds=bounds, **options)
+    return PB2(time_attr=TIME_ATTR, hyperparam_bounds=bounds, **options)
 
 
 def mutated_keys(name: str, options: Mapping[str, Any], space: SearchSpace) -> list[str]:
