@@ -13,14 +13,8 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from recipe.data.arrays import (
-    ArrayDataModule,
-    FittedPreprocessing,
-    Splits,
-    check_fractions,
-    stratified_splits,
-    with_validation,
-)
+from recipe.data import arrays
+from recipe.data.arrays import ArrayDataModule, FittedPreprocessing, check_fractions, stratified_splits, with_validation
 from recipe.data.batched import BatchedTensorDataset, keep_batch
 from recipe.data.cache import check_cache, choose_cache
 from recipe.data.images import MODES, class_folders, decode, image_files, readable
@@ -126,7 +120,7 @@ class ImageFolderDataModule(FittedPreprocessing, ArrayDataModule):
                 x, y, np.array(splits["test"][0], dtype=object), splits["test"][1], self.val_fraction, self.seed
             )
         else:
-            s = Splits(*(a for files, y in splits.values() for a in (np.array(files, dtype=object), y)))
+            s = arrays.Splits(*(a for files, y in splits.values() for a in (np.array(files, dtype=object), y)))
         s = self.arrange(s)  # data.folds, data.train_on_val
         return names, {
             "train": (list(s.x_train), s.y_train),
