@@ -260,7 +260,7 @@ class OptunaSweeper(Sweeper):
         epochs = trained_epochs(best.intermediate_values)  # as its first run trained, early stopping included
         pooled = "train_on_val" in constructor_hints(str(self.config.data._target_))[0]
         final = [o for o in best.user_attrs[OVERRIDES_ATTR] if override_key(o) not in ("data.folds", "data.fold")]
-        final += ["test=true", "test_weights=last", "++callbacks.early_stopping=null"]
+        final += [f"task={facts.task}", "test=true", "test_weights=last", "++callbacks.early_stopping=null"]
         final += [f"trainer.max_epochs={epochs}"] if epochs else []
         final += ["++data.train_on_val=true"] if pooled else []
         final = list({override_key(o): o for o in final}.values())  # a later value of a key replaces the earlier
