@@ -51,6 +51,8 @@ def test_model_keys_follow_the_model(make_cfg) -> None:
     cnn = chosen_space(make_cfg("model=cnn"))  # three stages configured: three stages searched
     assert cnn["model.channels"] == "choice([16,32,64], [32,64,128], [64,128,256])"
     assert {"model.blocks_per_stage", "model.dropout"} <= set(cnn)
+    tabm = chosen_space(make_cfg("model=tabm"))  # data=csv's default: its members' width and depth
+    assert tabm["model.d_block"] == "choice(64, 128, 256, 512)" and {"model.n_blocks", "model.dropout"} <= set(tabm)
     own = chosen_space(make_cfg("model=my_net"))
     assert not [key for key in own if key.startswith("model.")]  # nothing of a net of your own
     assert {"optimizer.lr", "data.batch_size", "trainer.max_epochs"} <= set(own)

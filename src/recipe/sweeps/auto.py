@@ -2,10 +2,11 @@
 
 What is searched follows what is configured: the LR on a log scale around the optimizer family's usual range (the
 ranges ``digits_optuna`` gives each optimizer), its weight decay, the width and depth of an MLP, the channels and
-blocks of a CNN, the width and depth of the transformer, nothing of a net of your own unless you name its keys,
-dropout where one of the engine's models has it, the batch size bounded by the data's size, and the number of
-epochs (early stopping stays on). The space needs the config only; the batch sizes' bound and the scoring also
-need the data's size, which the sweeper reads once from the data module (``data_facts``) before the first trial.
+blocks of a CNN, the width and depth of the transformer or of TabM's members, nothing of a net of your own unless
+you name its keys, dropout where one of the engine's models has it, the batch size bounded by the data's size, and
+the number of epochs (early stopping stays on). The space needs the config only; the batch sizes' bound and the
+scoring also need the data's size, which the sweeper reads once from the data module (``data_facts``) before the
+first trial.
 
 Imported by the command's early checks: nothing here loads torch at import.
 """
@@ -43,7 +44,13 @@ MLP_WIDTHS, MLP_DEPTHS = (64, 128, 256, 512), (1, 2, 3)
 CNN_FIRST_CHANNELS, CNN_BLOCKS = (16, 32, 64), (1, 2)
 BATCH_SIZES = (16, 32, 64, 128, 256, 512)
 MIN_STEPS_PER_EPOCH = 4  # a batch size leaves at least this many steps per epoch
-MODELS = {"recipe.models.MLP": "mlp", "recipe.models.CNN": "cnn", "recipe.models.Transformer": "transformer"}
+TABM_WIDTHS, TABM_DEPTHS = (64, 128, 256, 512), (1, 2, 3, 4)
+MODELS = {
+    "recipe.models.MLP": "mlp",
+    "recipe.models.CNN": "cnn",
+    "recipe.models.Transformer": "transformer",
+    "recipe.models.TabM": "tabm",
+}
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,9 @@ def _model_space(model: DictConfig) -> dict[str, str]:
     elif kind == "transformer":
         space["model.dim"] = _choice([32, 64, 128])
         space["model.depth"] = "int(interval(1, 6))"
+    elif kind == "tabm":
+        space["model.d_block"] = _choice(TABM_WIDTHS)
+        space["model.n_blocks"] = _choice(TABM_DEPTHS)
     own = not str(model.get("_target_")).startswith("recipe.")
     if not own and isinstance(model.get("dropout"), (int, float)) and not isinstance(model.get("dropout"), bool):
         space["model.dropout"] = "interval(0.0, 0.5)"
