@@ -146,7 +146,9 @@ def test_a_documented_command_composes(name, overrides):
     for override in OverridesParser.create().parse_overrides(overrides):
         if override.is_sweep_override():
             prefix = {"ADD": "+", "FORCE_ADD": "++", "DEL": "~"}.get(override.type.name, "")
-            swept.append([f"{prefix}{override.key_or_group}={v}" for v in override.sweep_string_iterator()])
+            interval = override.value_type.name == "INTERVAL_SWEEP"  # a search's range: composed at its start
+            values = [override.value().start] if interval else override.sweep_string_iterator()
+            swept.append([f"{prefix}{override.key_or_group}={v}" for v in values])
         else:
             fixed.append(override.input_line)
     firsts = [values[0] for values in swept]

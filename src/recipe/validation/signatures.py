@@ -398,7 +398,10 @@ def is_class(target: str) -> bool:
 def class_constant(target: str, name: str) -> Any:
     """The class attribute ``name`` of the class ``target`` names (``METRICS``), or ``None`` when it has none."""
     try:
-        for klass in _mro(_resolve_target(target)):
+        found = _resolve_target(target)
+        if found.cls is None:
+            return None  # a function (a sampler's builder): no class attributes
+        for klass in _mro(found):
             for node in klass.cls.body:
                 if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
                     return _evaluate(klass.module, node.value)
