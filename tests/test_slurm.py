@@ -202,9 +202,11 @@ def test_ctrl_c_cancels_the_sweep_jobs(cluster, tmp_path) -> None:
 
 def warned_sweep(cluster: dict[str, str], root: Path, requeues: int) -> tuple[str, int, Path]:
     """A one-job sweep whose job gets the scheduler's time-limit warning (USR2, sent here by hand rather than
-    waiting out a limit) once it has saved an epoch; with ``timeout_min=3`` submitit counts it as a time-out."""
+    waiting out a limit) once it has saved an epoch (``last.ckpt`` every epoch here); with ``timeout_min=3`` submitit
+    counts it as a time-out."""
     limits = ["hydra.launcher.timeout_min=3", f"hydra.launcher.max_num_timeout={requeues}", "trainer.max_epochs=6"]
-    process = sweep(cluster, root, *limits, "++trainer.limit_train_batches=20")
+    every_epoch = "callbacks.last_checkpoint.every_seconds=0"
+    process = sweep(cluster, root, *limits, every_epoch, "++trainer.limit_train_batches=20")
     logs = root / "logs" / "train" / "multiruns"
     wait_for(lambda: any(logs.rglob("last.ckpt")))
     subprocess.run(["scancel", "--signal=USR2", queue(cluster)[0]], env=cluster, check=True)

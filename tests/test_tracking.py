@@ -338,8 +338,9 @@ def mlflow_runs(db: Path) -> list[tuple[str, str]]:
 
 def train_in_background(tmp_path: Path, *overrides: str) -> tuple[subprocess.Popen, list[str]]:
     """Start ``src/train.py`` into ``tmp_path/run`` (MLflow store ``tmp_path/mlflow.db``); its output lines are
-    collected as they come."""
+    collected as they come. ``last.ckpt`` is written every epoch, the tests' sign that epochs go on."""
     cmd = [sys.executable, str(ROOT / "src" / "train.py"), f"hydra.run.dir={tmp_path / 'run'}"]
+    cmd += ["callbacks.last_checkpoint.every_seconds=0"]
     cmd += [f"paths.log_dir={tmp_path}", *TRACKED, *overrides]
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
