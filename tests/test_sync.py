@@ -19,6 +19,7 @@ from train import train
 
 # The default config, made short: 2 epochs of 12 batches, the logger writing at steps 9 and 19 (log_every_n_steps 10)
 SHORT = [
+    "trainer.log_every_n_steps=10",
     "trainer.max_epochs=2",
     "trainer.limit_train_batches=12",
     "trainer.limit_val_batches=2",
