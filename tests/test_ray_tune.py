@@ -69,9 +69,10 @@ def ray_temp_folders() -> set[Path]:
 
 
 def sweep(sweep_dir: Path, *overrides: str) -> tuple[int, str]:
-    """``python src/train.py -m hparams_search=digits_ray ...`` as a user runs it; its exit code and output."""
+    """``python src/train.py -m hparams_search=digits_ray ...`` as a user runs it; its exit code and output (up to
+    600 s: on a loaded 2-core machine one took over 300 s)."""
     cmd = [sys.executable, "src/train.py", "-m", *SEARCH, *overrides, f"hydra.sweep.dir={sweep_dir}"]
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
     return result.returncode, result.stdout + result.stderr
 
 
