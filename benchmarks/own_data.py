@@ -17,6 +17,7 @@ OMP_NUM_THREADS=1 .venv/bin/python benchmarks/own_data.py candidates [breast_can
 
 from __future__ import annotations
 
+import json
 import statistics
 import sys
 import tempfile
@@ -82,6 +83,36 @@ class Table:
 Method = Callable[[Table, Path], float]  # the table at one seed, a folder for outputs -> test accuracy or R²
 
 
+class Results:
+    """Scores measured before, one JSON line per table, method and seed in ``path`` (``None``: none kept), so that a
+    long benchmark resumes where it stopped and processes on different tables can fill one file."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path, self.rows = path, {}
+        if path is not None and path.exists():
+            for line in path.read_text().splitlines():
+                row = json.loads(line)
+                self.rows[(row["table"], row["method"], row["seed"])] = row
+
+    def measure(self, table: str, method: str, seed: int, run: Callable[[], float], **notes: object) -> dict:
+        """The row of ``table``, ``method`` and ``seed``: ``score`` (what ``run()`` returns, or the first of its
+        pair with more notes), ``seconds`` and ``notes``; from the file when it was measured before, else measured
+        now and appended to it."""
+        key = (table, method, seed)
+        if key not in self.rows:
+            start = time.perf_counter()
+            score = run()
+            if isinstance(score, tuple):
+                score, more = score
+                notes |= more
+            row = {"table": table, "method": method, "seed": seed, "score": score, **notes}
+            self.rows[key] = row | {"seconds": time.perf_counter() - start}
+            if self.path is not None:
+                with open(self.path, "a") as f:
+                    f.write(json.dumps(self.rows[key]) + "\n")
+        return self.rows[key]
+
+
 def csv_default(*extra: str) -> Method:
     """``python src/train.py data=csv data.path=... data.target=...`` (plus ``extra`` overrides): its test score."""
 
@@ -141,13 +172,19 @@ def write_csv(name: str, folder: Path) -> Path:
 
 
 def summary(values: list[float]) -> str:
-    """Mean ± std over the seeds, and the standard error of the mean in parentheses."""
+    """Mean ± std over the seeds, and the standard error of the mean in parentheses (the mean alone of one seed)."""
+    if len(values) < 2:
+        return f"{values[0]:.3f}"
     std = statistics.stdev(values)
     return f"{statistics.mean(values):.3f} ± {std:.3f} ({std / len(values) ** 0.5:.3f})"
 
 
-def compare_tables(names: list[str], tmp: Path, methods: dict[str, Method] = METHODS) -> list[str]:
-    """One row per table: each method's test score over ``SEEDS`` (the same splits for all), seconds per run."""
+def compare_tables(
+    names: list[str], tmp: Path, methods: dict[str, Method] = METHODS, results: Results | None = None
+) -> list[str]:
+    """One row per table: each method's test score over ``SEEDS`` (the same splits for all), seconds per run;
+    ``results`` keeps them (and holds those measured before)."""
+    results = results or Results()
     lines = [
         f"| table (rows x features) | metric | {' | '.join(methods)} | s per run |",
         f"|---|---|{'---|' * len(methods)}---|",
@@ -158,9 +195,12 @@ def compare_tables(names: list[str], tmp: Path, methods: dict[str, Method] = MET
         tables = [Table(name, path, seed) for seed in SEEDS]
         scores, seconds = {}, {}
         for method, run in methods.items():
-            start = time.perf_counter()
-            scores[method] = [run(table, tmp / f"{name}_{table.seed}") for table in tables]
-            seconds[method] = (time.perf_counter() - start) / len(SEEDS)
+            rows = [
+                results.measure(name, method, t.seed, lambda t=t, run=run: run(t, tmp / f"{t.name}_{t.seed}"))
+                for t in tables
+            ]
+            scores[method] = [row["score"] for row in rows]
+            seconds[method] = statistics.mean(row["seconds"] for row in rows)
         shape = DATASETS[name]().data.shape
         metric = "test/r2" if tables[0].regression else "test/acc"
         cells = " | ".join(summary(v) for v in scores.values())

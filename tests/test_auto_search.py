@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pytest
 from conftest import ROOT, run_script
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
@@ -24,8 +25,9 @@ from recipe.sweeps.auto import (
     check_auto,
     choose_scoring,
     chosen_space,
+    epochs_to_best,
     flat_params,
-    trained_epochs,
+    trial_metric,
 )
 
 AUTO = ["hydra.mode=MULTIRUN", "hparams_search=auto", "~logger", "~callbacks.lr_monitor", "trainer.max_epochs=4"]
@@ -83,9 +85,17 @@ def test_the_first_trial_is_the_configuration_as_given(make_cfg) -> None:
     assert as_given(cfg, space) == {"optimizer.lr": 0.003, "data.batch_size": 64, "model.hidden_sizes": "[256,256]"}
 
 
-def test_the_final_model_trains_the_epochs_its_trial_trained() -> None:
-    assert trained_epochs({0: 0.5, 1: 0.8, 2: 0.8, 3: 0.7}) == 4  # early stopping or max_epochs ended it there
-    assert trained_epochs({}) is None
+def test_the_final_model_trains_the_epochs_to_its_trials_best() -> None:
+    # not the epochs early stopping waited past the best: the first epoch at the best, plus one
+    assert epochs_to_best({0: 0.9, 1: 0.5, 2: 0.5, 3: 0.6}, "minimize") == 2
+    assert epochs_to_best({0: 0.5, 1: 0.8, 2: 0.9, 3: 0.9}, "maximize") == 3
+    assert epochs_to_best({}, "minimize") is None
+
+
+def test_trials_are_scored_by_the_val_loss_unless_another_metric_is_named() -> None:
+    assert trial_metric("classification", "val/acc_best") == "val/loss_best"
+    assert trial_metric("regression", "val/loss_best") == "val/loss_best"
+    assert trial_metric("classification", "val/auroc") == "val/auroc"  # the user's own choice stays
 
 
 def test_nested_params_from_the_command_line_are_flattened() -> None:
@@ -152,10 +162,15 @@ def test_auto_on_a_csv_searches_scores_by_folds_and_retrains_the_best(table: Pat
         4 * max(int(b) for b in re.search(r"data.batch_size: choice\(([^)]*)\)", written).group(1).split(",")) <= rows
     )
     assert "The search space (in " in result.stdout and "scored by mean over 2 folds" in result.stdout
+    assert "metric: val/loss_best" in written and "direction: minimize" in written
     assert sorted(p.name for p in sweep.glob("trial_*")) == [f"trial_{t}_fold{f}" for t in (0, 1) for f in (0, 1)]
     scores, command = _final(result)
     assert set(scores) == {"test/acc", "test/loss"} and scores["test/acc"] > 0.5
     assert "++data.train_on_val=true" in command and "++data.folds=2" not in command
+    assert not [o for o in command if o.startswith("optimized_metric=")]
+    # the final model trains for the epochs its trial's first fold took to its lowest val loss
+    best = optuna.load_study(study_name="auto", storage=f"sqlite:///{sweep / 'optuna.db'}").best_trial
+    assert f"trainer.max_epochs={epochs_to_best(best.intermediate_values, 'minimize')}" in command
     # the printed command trains the same model again
     again = run_script("train.py", *command[2:], run_dir=tmp_path / "again")
     assert again.returncode == 0, again.stderr[-3000:]

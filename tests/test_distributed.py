@@ -69,7 +69,7 @@ def test_both_processes_finish_with_equal_synced_metrics(ddp_run) -> None:
     rank0, rank1 = rank_records(run_dir)
     assert rank0["world_size"] == rank1["world_size"] == 2
     val_keys = sorted(k for k in rank0["metrics"] if k.startswith("val/"))
-    assert val_keys == ["val/acc", "val/acc_best", "val/loss"]
+    assert val_keys == ["val/acc", "val/acc_best", "val/loss", "val/loss_best"]
     assert rank0["metrics"] == rank1["metrics"]  # val and train epoch metrics reduced over both processes
 
 

@@ -51,4 +51,7 @@ def test_epoch_metrics_are_exact_means_every_epoch(make_cfg):
     assert len(check.pairs) == 9
     for name, logged, expected in check.pairs:
         assert logged == pytest.approx(expected, rel=1e-5, abs=1e-6), name
-    assert len({round(v, 6) for name, v, _ in check.pairs if name == "val/loss"}) == 3  # it changed every epoch
+    losses = [v for name, v, _ in check.pairs if name == "val/loss"]
+    assert len({round(v, 6) for v in losses}) == 3  # it changed every epoch
+    # the lowest val loss so far, beside the best accuracy: what hparams_search=auto scores a trial by
+    assert float(trainer.callback_metrics["val/loss_best"]) == pytest.approx(min(losses), rel=1e-5)

@@ -231,6 +231,7 @@ class OptunaSweeper(Sweeper):
         folds_below = self.auto.get("folds_below", 5000)
         scoring = choose_scoring(facts.rows, folds_below, self.auto.get("folds", 5), "folds" in hints, seeded)
         params = search_params(self.config, self.params, self.exclude, facts.rows)
+        params["optimized_metric"] = facts.metric  # what each trial returns and reports to the pruner
         if scoring.folds:
             self.folds_per_trial = True
             params["++data.folds"] = scoring.folds  # ++: a data yaml may not list folds
@@ -248,18 +249,20 @@ class OptunaSweeper(Sweeper):
 
     def _refit(self, study: optuna.Study, facts: Any) -> None:
         """Train the best trial's configuration once more on train and validation together, for the epochs that
-        trial trained (its ``max_epochs``, or where early stopping ended it), and test it: the search's result.
+        trial's first run took to its best value (not the ones early stopping waited past it), and test it: the
+        search's result.
         The last lines give its test metrics and the command that trains it again."""
-        from recipe.sweeps.auto import trained_epochs
+        from recipe.sweeps.auto import epochs_to_best
         from recipe.sweeps.report import OVERRIDES_ATTR, command
         from recipe.sweeps.runs import override_key
         from recipe.validation.signatures import constructor_hints
 
         assert self.config is not None
         best = study.best_trial
-        epochs = trained_epochs(best.intermediate_values)  # as its first run trained, early stopping included
+        epochs = epochs_to_best(best.intermediate_values, self.directions[0])  # its first run's curve
         pooled = "train_on_val" in constructor_hints(str(self.config.data._target_))[0]
-        final = [o for o in best.user_attrs[OVERRIDES_ATTR] if override_key(o) not in ("data.folds", "data.fold")]
+        searched_only = ("data.folds", "data.fold", "optimized_metric")
+        final = [o for o in best.user_attrs[OVERRIDES_ATTR] if override_key(o) not in searched_only]
         final += [f"task={facts.task}", "test=true", "test_weights=last", "++callbacks.early_stopping=null"]
         final += [f"trainer.max_epochs={epochs}"] if epochs else []
         final += ["++data.train_on_val=true"] if pooled else []

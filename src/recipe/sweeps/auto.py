@@ -190,10 +190,14 @@ def check_auto(cfg: DictConfig, user: Mapping[str, Any], exclude: Sequence[str],
 _ABSENT = object()
 
 
-def trained_epochs(curve: Mapping[int, float]) -> int | None:
-    """The epochs a run trained, from its curve (epoch -> value): its ``max_epochs``, or fewer where early
-    stopping ended it. ``None`` for a run that reported nothing."""
-    return max(curve) + 1 if curve else None
+def epochs_to_best(curve: Mapping[int, float], direction: str) -> int | None:
+    """The epochs a run took to reach its best value, from its curve (epoch -> value): the first epoch at the best,
+    plus one. The final model trains that long; the epochs early stopping waited past the best are left out.
+    ``None`` for a run that reported nothing."""
+    if not curve:
+        return None
+    best = (min if direction == "minimize" else max)(curve.values())
+    return min(epoch for epoch, value in curve.items() if value == best) + 1
 
 
 def as_given(cfg: DictConfig, distributions: Mapping[str, Any]) -> dict[str, Any]:
@@ -231,10 +235,14 @@ def choose_scoring(rows: int | None, folds_below: int, folds: int, has_folds: bo
     return Scoring(seeds=3) if seeded_splits else Scoring()
 
 
+LOSS_METRIC = "val/loss_best"  # what auto scores a trial by, unless optimized_metric names another metric
+
+
 @dataclass(frozen=True)
 class DataFacts:
     """What the data decides: its training rows (train and validation, which folds pool; ``None``: unknown), its
-    task, the metric a trial returns for that task, and the test metrics its module logs."""
+    task, the metric a trial returns (``LOSS_METRIC`` where ``optimized_metric`` is the task's default), and the
+    test metrics its module logs."""
 
     rows: int | None
     task: str
@@ -265,14 +273,30 @@ def data_facts(cfg: DictConfig) -> DataFacts:
             rows = len(datamodule.train_dataloader().dataset) + len(datamodule.val_dataloader().dataset)
     except (TypeError, AttributeError):  # an iterable dataset has no length
         rows = None
-    return DataFacts(rows, str(optional(datamodule, "task")), str(job.optimized_metric), tests)
+    task = str(optional(datamodule, "task"))
+    return DataFacts(rows, task, trial_metric(task, str(job.optimized_metric)), tests)
+
+
+def trial_metric(task: str, configured: str) -> str:
+    """``LOSS_METRIC`` in place of the task's default ``optimized_metric``; a metric the user named stays.
+
+    The lowest validation loss, not the best accuracy: on the tens of rows of a small table's fold one row moves the
+    accuracy by points and many configurations tie, while the loss (a proper scoring rule) is continuous and ranks
+    them; its epoch is also the one the table's checkpoint keeps, and the final model's length (``epochs_to_best``).
+    """
+    from recipe.cli.config import CONF_DIR
+
+    default = OmegaConf.load(CONF_DIR / "task" / f"{task}.yaml").get("optimized_metric")
+    return LOSS_METRIC if configured == default else configured
 
 
 def direction_of(task: str, metric: str, configured: str) -> str:
-    """The direction of ``metric``: the task's checkpoint mode when ``metric`` is the task's own (a regression's
-    ``val/loss_best`` is minimized, whatever the search's default), else the configured one."""
+    """The direction of ``metric``: ``minimize`` for the lowest validation loss, the task's checkpoint mode when
+    ``metric`` is the task's own, else the configured one."""
     from recipe.cli.config import CONF_DIR
 
+    if metric == LOSS_METRIC:
+        return "minimize"
     overlay = OmegaConf.load(CONF_DIR / "task" / f"{task}.yaml")
     if overlay.get("optimized_metric") != metric:
         return configured

@@ -53,7 +53,12 @@ class TaskModule(L.LightningModule):
         self.net, self.optimizer_spec, self.scheduler_spec = net, optimizer, scheduler
         self.lr: PeakLR | None = None  # set once before fitting (see resolve_lr); every LR consumer reads it
         self.best_of, self.val_best = best or ("loss", MinMetric())  # val/<best_of>_best: the best epoch so far
-        self.val_best.persistent(True)  # kept in checkpoints, so a resumed run remembers its best
+        # val/loss_best too where the task's best is another metric: the lowest validation loss, a continuous score
+        # that ranks runs on a validation split too small for its accuracy to (hparams_search=auto scores by it)
+        self.val_loss_best = MinMetric() if self.best_of != "loss" else None
+        for tracker in (self.val_best, self.val_loss_best):
+            if tracker is not None:
+                tracker.persistent(True)  # kept in checkpoints, so a resumed run remembers its best
 
     def update_metrics(self, batch: Any, stage: str) -> torch.Tensor:
         """The batch's loss, after updating ``<stage>_metrics`` (a ``ModuleDict`` of torchmetrics); per subclass."""
@@ -70,7 +75,9 @@ class TaskModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         if self.trainer.ckpt_path is None:  # a resumed run keeps its restored best (and skips the sanity check)
-            self.val_best.reset()  # the sanity check's validation must not count as the best
+            for tracker in (self.val_best, self.val_loss_best):  # the sanity check's validation must not count
+                if tracker is not None:
+                    tracker.reset()
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         return self._shared_step(batch, batch_idx, "train")
@@ -83,6 +90,9 @@ class TaskModule(L.LightningModule):
         self.log(
             f"val/{self.best_of}_best", self.val_best.compute(), prog_bar=True, sync_dist=True
         )  # same on all ranks
+        if self.val_loss_best is not None:
+            self.val_loss_best.update(self.val_metrics["loss"].compute())
+            self.log("val/loss_best", self.val_loss_best.compute(), sync_dist=True)
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
         self._shared_step(batch, batch_idx, "test")

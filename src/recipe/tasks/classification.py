@@ -29,6 +29,7 @@ class Classifier(TaskModule):
     METRICS = (
         *(f"{stage}/{name}" for stage in STAGES for name in ("loss", "acc")),
         "val/acc_best",
+        "val/loss_best",
         "val/auroc",
         "test/auroc",
     )
