@@ -35,6 +35,7 @@ def imported(stderr: str) -> set[str]:
         ("train.py", ["+tags=[a]"], 2, "declare your own in conf/train.yaml"),
         ("train.py", ["--help"], 0, "train is powered by Hydra"),
         ("train.py", ["--cfg", "job", "optimizer=sgd"], 0, "name: sgd"),
+        ("train.py", ["-m", "hparams_search=auto", "--cfg", "hydra"], 2, "error: -m with --cfg: one of -m, --cfg"),
         ("eval.py", ["--help"], 0, "eval is powered by Hydra"),
         ("eval.py", ["trainer.max_epochs=0"], 2, "error: ckpt_path='???': required"),
         ("predict.py", ["ckpt_path=x.ckpt", "data.path=y.csv", "batch_size=0"], 2, "error: batch_size=0"),

@@ -27,6 +27,7 @@ from recipe.runtime.run_lock import holder, launching_process, refusal
 
 # Hydra's flags that print and exit without running the task: answered by Hydra itself, with no task to import
 HYDRA_INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc"}
+HYDRA_MODE_FLAGS = {"--cfg", "-c", "--info", "-i", "--shell-completion", "-sc"}  # one at a time, and not with -m
 
 
 def _no_task(cfg: DictConfig) -> None:
@@ -70,6 +71,12 @@ def answer_early(config_name: str, check: Callable[[DictConfig], None], args: li
     set_project_root()
     args = sys.argv[1:] if args is None else args
     if any(a.split("=", 1)[0] in HYDRA_INFO_FLAGS for a in args):
+        flags = [a.split("=", 1)[0] for a in args]
+        modes = list(dict.fromkeys(f for f in flags if f in RUN_FLAGS or f in HYDRA_MODE_FLAGS))
+        if len(modes) > 1:  # Hydra's own answer is a ValueError's traceback
+            print_error(f"{' with '.join(modes)}: one of -m, --cfg, --info, --shell-completion at a time (to see a "
+                        "search's config, leave out -m: --cfg hydra prints its sweeper)")  # fmt: skip
+            raise SystemExit(2)
         task = _as_the_script(_no_task, sys.argv[0])
         hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)(task)()
         raise SystemExit(0)
