@@ -182,3 +182,24 @@ def test_a_bad_study_on_the_command_line_is_one_line_and_exit_2(tmp_path, overri
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith(message) and len(proc.stderr.strip().splitlines()) == 1
     assert not list(tmp_path.iterdir())  # nothing ran, no folder
+
+
+def test_an_arm_none_of_whose_trials_completes_is_reported_and_the_others_still_run(tmp_path):
+    """A schedule-free optimizer refuses the study's warmup + cosine in every trial: its row says why, and the
+    other arm still gets its seeds and the report."""
+    cmd = [
+        sys.executable, str(ROOT / "src" / "train.py"), "-m", "hparams_search=compare_optimizers",
+        "hydra.sweeper.scientific.optimizer=[adamw,schedulefree_adamw]", "optimizer.lr=tag(log,interval(1e-3,1e-2))",
+        "hydra.sweeper.n_trials=2", "hydra.sweeper.seeds=1", "hydra.sweeper.sampler.n_startup_trials=2",
+        f"paths.log_dir={tmp_path}", f"hydra.sweep.dir={tmp_path}/sweep", *TINY,
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(tmp_path / "sweep" / "study.csv") as f:
+        rows = {r["arm"]: r for r in csv.DictReader(f)}
+    failed = rows["optimizer=schedulefree_adamw"]
+    assert failed["best trial (search)"].startswith("none: trial 1: scheduler='warmup_cosine': a schedule-free")
+    assert failed["values"] == "" and failed["n"] == "0"
+    assert rows["optimizer=adamw"]["vs the best arm (Welch)"] == "best" and rows["optimizer=adamw"]["values"]
+    assert (tmp_path / "sweep" / "optimizer_adamw_seed0" / "job.json").is_file()
+    assert (tmp_path / "sweep" / "isolation.png").is_file()

@@ -148,6 +148,15 @@ class OptunaSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> optuna.Study:
         from recipe.cli.console import print_error
 
+        try:
+            return self.search(arguments)
+        except NoTrialCompleted as err:
+            print_error(str(err))
+            raise SystemExit(1) from None
+
+    def search(self, arguments: list[str]) -> optuna.Study:
+        """The search, its report and (``auto``) its final model; ``NoTrialCompleted`` when no trial completed."""
+
         with _one_line():  # postgresql:// without the postgres extra: before Optuna loads
             require_storage_driver(self.storage)
         import optuna
@@ -212,8 +221,7 @@ class OptunaSweeper(Sweeper):
             log.info(f"Best {metric}={study.best_value:.4f} (trial {study.best_trial.number}); train it with:")
             log.info(report.best_command)
         else:
-            print_error(_none_completed(study))
-            raise SystemExit(1)
+            raise NoTrialCompleted(_none_completed(study), study)
         if facts is not None and self.auto.get("refit", True):
             self._refit(study, facts)
         return study
@@ -525,6 +533,14 @@ def _mean(values: list[float | list[float]]) -> float | list[float]:
     if isinstance(values[0], list):
         return [statistics.fmean(column) for column in zip(*values, strict=True)]
     return statistics.fmean(values)
+
+
+class NoTrialCompleted(Exception):
+    """No trial of a search (``study``) completed; the message says why the last failed one failed."""
+
+    def __init__(self, message: str, study: optuna.Study | None = None) -> None:
+        super().__init__(message)
+        self.study = study
 
 
 def _none_completed(study: optuna.Study) -> str:

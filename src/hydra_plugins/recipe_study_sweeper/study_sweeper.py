@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from hydra_plugins.recipe_optuna_sweeper.sweeper import OptunaSweeper, _one_line, check_settings
+from hydra_plugins.recipe_optuna_sweeper.sweeper import NoTrialCompleted, OptunaSweeper, _one_line, check_settings
 from recipe.errors import config_error, is_int
 from recipe.sweeps.study import Arm, check_study, command_line_ranges
 
@@ -69,16 +69,27 @@ class StudySweeper(OptunaSweeper):
                 raise config_error("seed", seed, "an integer: hydra.sweeper.seeds counts up from it")
         root, name, launcher = Path(self.config.hydra.sweep.dir), self.study_name, self.launcher
         self.params = dict(self.nuisance)
-        studies = []
+        studies, failures = [], []
         for arm in arms:
             log.info(f"Arm {arm.label}: {self.n_trials} trials of {', '.join(nuisance)}")
             self.study_name = f"{name}/{arm.label}"
             self.launcher = _ArmLauncher(launcher, [f"hydra.sweep.dir={quoted(str(root / arm.folder))}"])
             with _sweep_dir(self.config, root / arm.folder):
-                studies.append(super().sweep([*arguments, *arm.overrides]))
+                try:
+                    studies.append(self.search([*arguments, *arm.overrides]))
+                    failures.append(None)
+                except NoTrialCompleted as err:  # the arm's answer: reported, and the other arms still run
+                    log.warning(f"Arm {arm.label}: {err}; it gets no seeds")
+                    studies.append(err.study)
+                    failures.append(str(err).split("; ", 1)[-1])
         self.launcher, self.study_name = launcher, name
+        if not any(failure is None for failure in failures):
+            raise NoTrialCompleted(f"no arm of the study completed a trial; {failures[-1]}")
         results = []
-        for arm, study in zip(arms, studies, strict=True):
+        for arm, study, failure in zip(arms, studies, failures, strict=True):
+            if failure is not None:
+                results.append(ArmResult(arm, study, [], failure))
+                continue
             best = study.best_trial.user_attrs[OVERRIDES_ATTR]
             seeds = [seed + i for i in range(self.seeds)]
             log.info(f"Arm {arm.label}: its best configuration over seeds {seeds}")

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pytorch_optimizer
 import torch
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR, ReduceLROnPlateau
 
@@ -216,7 +217,10 @@ def _onecycle(optimizer: torch.optim.Optimizer, spec: SchedulerSpec, ticks: floa
             pct_start,
             f"warms up over {pct_start * ticks:g} of the run's {ticks:g} steps; needs >= 1",
         )
-    if opts.get("cycle_momentum", True) and not {"momentum", "betas"} & set(optimizer.defaults):
+    # Shampoo's "momentum" mixes the gradient with its last preconditioned step, not a heavy ball: cycled to 0.85,
+    # that step feeds its statistics and they turn NaN within tens of steps
+    cyclable = {"momentum", "betas"} & set(optimizer.defaults) and not isinstance(optimizer, pytorch_optimizer.Shampoo)
+    if opts.get("cycle_momentum", True) and not cyclable:
         raise config_error(
             "scheduler.cycle_momentum",
             opts.get("cycle_momentum", True),

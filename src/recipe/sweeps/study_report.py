@@ -36,11 +36,13 @@ FILES = ("study.md", "study.csv", "isolation.png", "axes.png", "curves.png")
 
 @dataclass
 class ArmResult:
-    """One arm's search (its Optuna study) and the run folders of its best configuration, one per seed."""
+    """One arm's search (its Optuna study) and the run folders of its best configuration, one per seed; an arm none
+    of whose trials completed has no seed folders, and ``failure`` says why."""
 
     arm: Arm
     study: optuna.Study
     seed_folders: list[Path]
+    failure: str | None = None
 
     def __post_init__(self) -> None:
         self.jobs: list[Job] = [read_job(folder, []) for folder in self.seed_folders]
@@ -94,11 +96,11 @@ def _rows(results: Sequence[ArmResult], best: ArmResult) -> list[dict[str, str]]
     rows = []
     for r in results:
         welch = "" if r is best or not r.values else significance(r.arm.label, r.values, best.arm.label, best.values)
-        trial = r.study.best_trial
+        trial = r.trials and r.study.best_trial
         rows.append(
             {
                 "arm": r.arm.label,
-                "best trial (search)": f"{trial.value:.4f} (trial {trial.number})",
+                "best trial (search)": f"{trial.value:.4f} (trial {trial.number})" if trial else f"none: {r.failure}",
                 "best config over seeds": _mean_std(r.summary),
                 "n": str(len(r.values)),
                 "vs the best arm (Welch)": "best" if r is best else welch.split(": ", 1)[-1],
@@ -118,9 +120,10 @@ def _isolation_plot(results: Sequence[ArmResult], metric: str, path: Path) -> No
             ax.errorbar(
                 i, r.summary.mean, yerr=std, fmt="o", color="C1", capsize=6, label="mean ± std" if i == 0 else None
             )
-        ax.scatter(
-            i + 0.15, r.study.best_value, marker="x", color="C2", label="best trial (search)" if i == 0 else None
-        )
+        if r.trials:
+            ax.scatter(
+                i + 0.15, r.study.best_value, marker="x", color="C2", label="best trial (search)" if i == 0 else None
+            )
     ax.set_xticks(range(len(results)), [r.arm.label for r in results], rotation=20, fontsize=8)
     ax.set(ylabel=metric, xlim=(-0.5, len(results) - 0.5))
     ax.set_title("isolation plot: each arm, its nuisance keys tuned away", fontsize=10)
@@ -200,7 +203,7 @@ def write_study_report(folder: Path, results: Sequence[ArmResult], metric: str, 
         "",
         "Best configuration of each arm:",
         "",
-        *[f"    {command(r.study.best_trial.user_attrs.get(OVERRIDES_ATTR, []))}" for r in results],
+        *[f"    {command(r.study.best_trial.user_attrs.get(OVERRIDES_ATTR, []))}" for r in results if r.trials],
         "",
         "![isolation](isolation.png)",
         "![axes](axes.png)",
