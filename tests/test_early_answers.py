@@ -36,6 +36,7 @@ def imported(stderr: str) -> set[str]:
         ("train.py", ["--help"], 0, "train is powered by Hydra"),
         ("train.py", ["--cfg", "job", "optimizer=sgd"], 0, "name: sgd"),
         ("train.py", ["-m", "hparams_search=auto", "--cfg", "hydra"], 2, "error: -m with --cfg: one of -m, --cfg"),
+        ("train.py", ["~logger"], 2, "LearningRateMonitor': logs to a logger, and there is none: remove it too"),
         ("eval.py", ["--help"], 0, "eval is powered by Hydra"),
         ("eval.py", ["trainer.max_epochs=0"], 2, "error: ckpt_path='???': required"),
         ("predict.py", ["ckpt_path=x.ckpt", "data.path=y.csv", "batch_size=0"], 2, "error: batch_size=0"),

@@ -288,6 +288,10 @@ def check_train_config(cfg: DictConfig) -> None:
     for group in ("callbacks", "logger"):
         for name, section in (cfg.get(group) or {}).items():
             check_section(f"{group}.{name}", section)
+    monitor = (cfg.get("callbacks") or {}).get("lr_monitor")
+    if monitor and not any(cfg.get("logger") or {}):
+        raise config_error("callbacks.lr_monitor", str(monitor.get("_target_")), "logs to a logger, and there is "
+                           "none: remove it too (~callbacks.lr_monitor) or keep one (logger=tensorboard)")  # fmt: skip
     check_trainer_config(cfg.trainer)
     check_processes(cfg.trainer)  # inside a SLURM job: one task per process the Trainer expects
     check_metrics(cfg)
