@@ -118,7 +118,8 @@ NOTE = (
     "src/train.py -m hparams_search=auto data=csv data.path=... data.target=target hydra.sweeper.timeout=<minutes>` "
     "(the minutes of each search are listed below), scored by its final model: the best configuration retrained on "
     "train and validation, then tested. Seconds per run: one per method, in the order of the columns, a search's "
-    "including its final training."
+    "including its final training. The trials a search ran in its minutes (listed below) vary with what else shared "
+    "the cores."
 ).replace("{auto}", AUTO)
 
 if __name__ == "__main__":
