@@ -201,7 +201,9 @@ def test_a_second_ctrl_c_while_the_report_is_drawn_stops_in_one_line(tmp_path):
     overrides = [o for o in FAST if not o.startswith("trainer.max_epochs")]
     for attempt in range(3):
         run_dir = tmp_path / str(attempt)
-        cmd = [sys.executable, str(ROOT / "src" / "train.py"), f"hydra.run.dir={run_dir}", "trainer.max_epochs=50"]
+        # long enough that the Ctrl-C lands in training even when a loaded machine wakes this test late (its 50
+        # epochs of 4 batches took under 4 s and ended before the signal in two full runs on 2 busy cores)
+        cmd = [sys.executable, str(ROOT / "src" / "train.py"), f"hydra.run.dir={run_dir}", "trainer.max_epochs=2000"]
         cmd.append("callbacks.last_checkpoint.every_seconds=0")  # last.ckpt from the first epoch on
         with (tmp_path / f"{attempt}.err").open("w+") as err:
             proc = subprocess.Popen([*cmd, *overrides], stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT)
