@@ -201,12 +201,15 @@ def test_a_second_ctrl_c_while_the_report_is_drawn_stops_in_one_line(tmp_path):
     overrides = [o for o in FAST if not o.startswith("trainer.max_epochs")]
     for attempt in range(3):
         run_dir = tmp_path / str(attempt)
-        # long enough that the Ctrl-C lands in training even when a loaded machine wakes this test late (its 50
-        # epochs of 4 batches took under 4 s and ended before the signal in two full runs on 2 busy cores)
+        # long enough that the Ctrl-C lands in training on a loaded machine
         cmd = [sys.executable, str(ROOT / "src" / "train.py"), f"hydra.run.dir={run_dir}", "trainer.max_epochs=2000"]
         cmd.append("callbacks.last_checkpoint.every_seconds=0")  # last.ckpt from the first epoch on
         with (tmp_path / f"{attempt}.err").open("w+") as err:
-            proc = subprocess.Popen([*cmd, *overrides], stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT)
+            # SIGINT as at a terminal: a make test run in the background (nohup, &) starts with it ignored
+            proc = subprocess.Popen(
+                [*cmd, *overrides], stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT,
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+            )  # fmt: skip
             try:
                 while not (run_dir / "checkpoints" / "last.ckpt").exists():  # training has started
                     assert proc.poll() is None, err.seek(0) or err.read()[-3000:]
